@@ -1,0 +1,46 @@
+# Demand Estimation in Python: build, test, regenerate.
+# Every target uses the project's virtual environment in .venv (created on demand).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The chapters' kernel ("python3") must be the venv's Python: put it first on PATH.
+export PATH := $(BIN):$(PATH)
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: all venv book test execute data serve clean
+
+all: book
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+## book: set up .venv and build the HTML book into _build/html
+book: venv
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	@echo "Open _build/html/index.html (or run 'make serve')."
+
+## test: the whole test suite (unit tests, nbval over every chapter, book build, browser check)
+test: venv
+	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
+
+## execute: re-execute every chapter in place (after changing a chapter or course_lib)
+execute: venv
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 chapters/*.ipynb
+
+## data: regenerate the motorcycle data byte for byte
+data: venv
+	$(BIN)/python -m course_lib.simulate data
+
+## serve: serve the built book on http://localhost:8000
+serve:
+	$(BIN)/python -m http.server --directory _build/html 8000
+
+clean:
+	rm -rf _build

@@ -1,0 +1,15 @@
+"""course_lib: the shared code of the course "Demand Estimation in Python".
+
+Modules, one idea each:
+
+- :mod:`course_lib.data`: loaders for the course's data (pyBLP field names).
+- :mod:`course_lib.logit`: logit shares, Berry's inversion, elasticities.
+- :mod:`course_lib.supply`: ownership matrices and Bertrand-Nash prices.
+- :mod:`course_lib.iv`: two-stage least squares and first-stage F.
+- :mod:`course_lib.simulate`: the generator of the motorcycle data.
+"""
+
+from . import data, iv, logit, supply
+
+__all__ = ["data", "iv", "logit", "supply"]
+__version__ = "0.1.0"

@@ -1,0 +1,77 @@
+"""Input checks shared by the public functions of course_lib.
+
+Every public function validates its inputs before computing and raises a
+``ValueError`` that names the argument, market or product at fault.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["as_vector", "check_finite", "check_shares", "check_same_length", "check_method"]
+
+
+def as_vector(x, name: str) -> np.ndarray:
+    """Return ``x`` as a 1-D float array, or raise naming ``name``."""
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}.")
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise if ``arr`` has NaN or infinite entries, naming the first one."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise ValueError(f"{name} has a non-finite value (NaN or inf) at position {i}.")
+
+
+def check_same_length(**arrays) -> None:
+    """Raise if the named arrays do not share their first dimension."""
+    lengths = {name: len(a) for name, a in arrays.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{k}={v}" for k, v in lengths.items())
+        raise ValueError(f"Mismatched lengths: {listed}.")
+
+
+def check_method(method: str, allowed: tuple[str, ...]) -> None:
+    """Raise if ``method`` is not one of ``allowed``, listing them."""
+    if method not in allowed:
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(map(repr, allowed))}.")
+
+
+def check_shares(shares: np.ndarray, market_ids: np.ndarray) -> None:
+    """Check that inside-good shares are in (0, 1) and sum below 1 in every market.
+
+    Parameters
+    ----------
+    shares : ndarray, shape (N,)
+        Inside-good market shares.
+    market_ids : ndarray, shape (N,)
+        Market of each product.
+
+    Raises
+    ------
+    ValueError
+        Naming the market (and product position) whose shares are NaN, not
+        strictly positive, or sum to one or more (no room for the outside good).
+    """
+    for i in np.flatnonzero(~np.isfinite(shares)):
+        raise ValueError(f"Share of product at position {i} in market {market_ids[i]!r} is not finite.")
+    for i in np.flatnonzero(shares <= 0):
+        raise ValueError(
+            f"Share of product at position {i} in market {market_ids[i]!r} is {shares[i]!r}; "
+            "logit shares are strictly positive (zero shares cannot be inverted: log 0)."
+        )
+    ids, inverse = np.unique(market_ids, return_inverse=True)
+    totals = np.bincount(inverse, weights=shares)
+    for m in np.flatnonzero(totals >= 1):
+        raise ValueError(
+            f"Inside shares in market {ids[m]!r} sum to {totals[m]:.6g} >= 1; "
+            "the outside good needs a positive share."
+        )
