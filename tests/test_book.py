@@ -1,0 +1,24 @@
+"""The book builds with no warning, and every page of the TOC is in it."""
+
+from conftest import toc_files
+
+
+def test_book_builds_without_warnings(built_book):
+    html, result = built_book
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-5000:]
+    assert "WARNING" not in log, [line for line in log.splitlines() if "WARNING" in line][:20]
+
+
+def test_every_toc_page_is_built(built_book):
+    html, _ = built_book
+    missing = [f for f in toc_files() if not (html / f"{f}.html").exists()]
+    assert not missing
+
+
+def test_mathjax_is_served_locally(built_book):
+    html, _ = built_book
+    assert (html / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
+    page = (html / "chapters" / "01_logit_shares.html").read_text()
+    assert "mathjax/tex-chtml.js" in page
+    assert "cdn.jsdelivr.net" not in page and "mathjax@3" not in page
