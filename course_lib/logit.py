@@ -17,6 +17,7 @@ __all__ = [
     "logit_inversion",
     "logit_elasticities",
     "logit_price_derivatives",
+    "logit_equilibrium_prices",
 ]
 
 
@@ -135,3 +136,59 @@ def logit_price_derivatives(shares, alpha: float) -> PriceDerivatives:
     """
     shares = as_vector(shares, "shares")
     return PriceDerivatives(shares=shares, lambda_diag=alpha * shares, gamma=alpha * np.outer(shares, shares))
+
+
+def logit_equilibrium_prices(
+    mean_utility,
+    alpha: float,
+    costs,
+    firm_ids,
+    market_ids,
+    method: str = "zeta",
+    **options,
+) -> tuple[np.ndarray, list]:
+    r"""Bertrand-Nash equilibrium prices under logit demand in every market.
+
+    Utility is :math:`\delta_{jt} = \bar u_{jt} + \alpha p_{jt}`, with :math:`\bar u_{jt}`
+    the part that does not depend on price (``x beta + xi``). Each market is solved by
+    :func:`course_lib.supply.bertrand_nash_prices`.
+
+    Parameters
+    ----------
+    mean_utility : array_like, shape (N,)
+        :math:`\bar u_{jt}`, utility net of the price term.
+    alpha : float
+        Price coefficient (negative).
+    costs, firm_ids, market_ids : array_like, shape (N,)
+    method : str
+        Passed to :func:`~course_lib.supply.bertrand_nash_prices`, as are ``options``.
+
+    Returns
+    -------
+    prices : ndarray, shape (N,)
+    results : list of EquilibriumResult
+        One per market, in the order of ``numpy.unique(market_ids)``.
+    """
+    from .supply import bertrand_nash_prices
+
+    mean_utility = as_vector(mean_utility, "mean_utility")
+    costs = as_vector(costs, "costs")
+    firm_ids = np.asarray(firm_ids).ravel()
+    market_ids = np.asarray(market_ids).ravel()
+    check_same_length(mean_utility=mean_utility, costs=costs, firm_ids=firm_ids, market_ids=market_ids)
+    if not alpha < 0:
+        raise ValueError(f"alpha must be negative (utility includes alpha * price); got {alpha}.")
+    prices = np.empty_like(costs)
+    results = []
+    for t in np.unique(market_ids):
+        rows = np.flatnonzero(market_ids == t)
+
+        def demand(p, rows=rows):
+            return logit_price_derivatives(logit_shares(mean_utility[rows] + alpha * p), alpha)
+
+        result = bertrand_nash_prices(demand, costs[rows], firm_ids[rows], method=method, **options)
+        if not result.converged:
+            raise RuntimeError(f"Equilibrium prices did not converge in market {t!r}.")
+        prices[rows] = result.prices
+        results.append(result)
+    return prices, results

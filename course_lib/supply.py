@@ -81,7 +81,7 @@ class EquilibriumResult:
     method : str
     residuals : list of float
         The convergence criterion at each iteration: max |step(p) - p| for the
-        iterations, max |FOC| for newton.
+        iterations, max |p - c - zeta(p)| at each function evaluation for newton.
     foc_norm : float
         Max absolute first-order condition at the returned prices.
     """
@@ -158,7 +158,9 @@ def bertrand_nash_prices(
         ``"zeta"``: the zeta-markup iteration of Morrow and Skerlos (2011),
         :math:`p \leftarrow c + \Lambda^{-1}(\Omega \circ \Gamma)'(p - c) - \Lambda^{-1} s`;
         ``"newton"``: ``scipy.optimize.root`` (MINPACK's hybrid Powell method, a
-        quasi-Newton solver with a finite-difference Jacobian) on the stacked FOCs.
+        quasi-Newton solver with a finite-difference Jacobian) on the markup equation
+        :math:`p - c - \zeta(p) = 0`, which is equivalent to the FOCs but, unlike them,
+        does not vanish as prices go to infinity.
     tol : float
         Iterations stop when max |step(p) - p| < tol; newton stops when its relative
         step falls below tol.
@@ -190,13 +192,20 @@ def bertrand_nash_prices(
     residuals: list[float] = []
     converged = False
     if method == "newton":
-        def foc(p):
-            r = foc_residual(demand(p), p, costs, omega)
+        # Solve the markup equation p - c - zeta(p) = 0 rather than the raw FOCs: both
+        # vanish at the equilibrium, but the raw FOCs also vanish as p -> infinity (shares
+        # go to zero), a spurious root that Newton can run into.
+        def markup_residual(p):
+            r = p - _zeta_step(demand(p), p, costs, omega)
             residuals.append(float(np.max(np.abs(r))))
             return r
 
-        solution = scipy.optimize.root(foc, prices, method="hybr", options={"xtol": tol, "maxfev": max_iterations})
-        prices, converged, iterations = solution.x, bool(solution.success), int(solution.nfev)
+        solution = scipy.optimize.root(markup_residual, prices, method="hybr", options={"xtol": tol, "maxfev": max_iterations})
+        prices, iterations = solution.x, int(solution.nfev)
+        # MINPACK's status 3 ("xtol too small, no further improvement possible") means the
+        # step hit machine precision: accept it when the FOCs are numerically zero.
+        stalled_at_solution = solution.status == 3 and residuals and min(residuals) < 1e-10
+        converged = bool(solution.success or stalled_at_solution)
     else:
         step = _fixed_point_step if method == "fixed_point" else _zeta_step
         iterations = 0
