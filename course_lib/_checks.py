@@ -45,6 +45,11 @@ def check_method(method: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(map(repr, allowed))}.")
 
 
+def _plain(x):
+    """A numpy scalar as the plain Python value, so messages read "market 7", not "np.int64(7)"."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def check_shares(shares: np.ndarray, market_ids: np.ndarray) -> None:
     """Check that inside-good shares are in (0, 1) and sum below 1 in every market.
 
@@ -62,16 +67,16 @@ def check_shares(shares: np.ndarray, market_ids: np.ndarray) -> None:
         strictly positive, or sum to one or more (no room for the outside good).
     """
     for i in np.flatnonzero(~np.isfinite(shares)):
-        raise ValueError(f"Share of product at position {i} in market {market_ids[i]!r} is not finite.")
+        raise ValueError(f"Share of product at position {i} in market {_plain(market_ids[i])!r} is not finite.")
     for i in np.flatnonzero(shares <= 0):
         raise ValueError(
-            f"Share of product at position {i} in market {market_ids[i]!r} is {shares[i]!r}; "
+            f"Share of product at position {i} in market {_plain(market_ids[i])!r} is {float(shares[i]):.6g}; "
             "logit shares are strictly positive (zero shares cannot be inverted: log 0)."
         )
     ids, inverse = np.unique(market_ids, return_inverse=True)
     totals = np.bincount(inverse, weights=shares)
     for m in np.flatnonzero(totals >= 1):
         raise ValueError(
-            f"Inside shares in market {ids[m]!r} sum to {totals[m]:.6g} >= 1; "
+            f"Inside shares in market {_plain(ids[m])!r} sum to {totals[m]:.6g} >= 1; "
             "the outside good needs a positive share."
         )

@@ -94,6 +94,12 @@ def tsls(y, X, Z, names=None, cov_type: str = "robust") -> IVResult:
         raise ValueError(f"names has {len(names)} entries for {X.shape[1]} columns of X.")
     # First stage by least squares; X_hat = P_Z X without forming the N x N projection.
     X_hat = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
+    rank = np.linalg.matrix_rank(X_hat)
+    if rank < X.shape[1]:
+        raise ValueError(
+            f"Underidentified: the instruments identify only {rank} of the {X.shape[1]} columns of X "
+            "(rank of the first-stage fitted values); add excluded instruments or drop collinear ones."
+        )
     bread = np.linalg.inv(X_hat.T @ X_hat)
     beta = bread @ (X_hat.T @ y)
     e = y - X @ beta

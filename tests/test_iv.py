@@ -204,16 +204,6 @@ def test_other_bad_inputs_raise():
         iv.tsls(y, X_bad, X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "course_lib.iv.tsls checks only the number of instruments, not their rank: with L >= K columns "
-        "but rank(P_Z X) < K it inverts a singular X_hat'X_hat and returns meaningless numbers silently. "
-        "Fix: after computing X_hat, `r = np.linalg.matrix_rank(X_hat)`; if r < X.shape[1], raise "
-        "ValueError(f'Underidentified: the instruments identify only {r} of the {X.shape[1]} columns of X "
-        "(rank of P_Z X); check for collinear instruments or regressors.')."
-    ),
-)
 def test_rank_deficient_instruments_raise(motorcycles):
     # Six instrument columns for six regressors, but the sixth is twice the constant: no excluded instrument.
     Z = np.column_stack([motorcycles[EXOGENOUS].to_numpy(), 2.0 * np.ones(len(motorcycles))])
