@@ -18,7 +18,7 @@ from course_lib import data, logit
 from course_lib.pyblp_bridge import pyblp_logit_equilibrium_prices, pyblp_logit_simulation
 
 BETA = np.array([1.0, -3.0, 1.0, 2.0, -1.0, 1.0])  # 1, prices, EngineSize, SportsBike, Brand2, Brand3
-TOL = 1e-14
+TOL = 1e-13  # the fixed point cannot get below ~3e-14 in some markets: rounding
 
 
 def best_time(function, repeats: int) -> tuple[float, object]:

@@ -55,8 +55,8 @@ TRUE_PARAMETERS = {
     "gamma": [-1.0, 0.2, 0.2, 0.5, 0.4, 0.3, 0.2],
     "costs_type": "log",
     "xi_variance": 0.3,
-    "omega_variance": 0.01,
-    "correlation": 0.5,
+    "omega_variance": 0.2,
+    "correlation": 0.8,
 }
 
 # Floats are written with 12 significant digits: plenty for estimation, and it keeps
