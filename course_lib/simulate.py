@@ -52,10 +52,10 @@ TRUE_PARAMETERS = {
     "sigma_names": ["prices", "EngineSize"],
     "sigma": [0.5, 1.0],
     "gamma_names": ["1", "EngineSize", "SportsBike", "w0", "w1", "w2", "w3"],
-    "gamma": [-1.0, 0.2, 0.2, 0.5, 0.4, 0.3, 0.2],
+    "gamma": [-1.0, 0.2, 0.2, 0.3, 0.25, 0.2, 0.15],
     "costs_type": "log",
     "xi_variance": 0.3,
-    "omega_variance": 0.2,
+    "omega_variance": 0.1,
     "correlation": 0.8,
 }
 

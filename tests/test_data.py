@@ -169,7 +169,7 @@ def test_readme_parameters():
     assert params["beta_names"] == ["1", "prices", "EngineSize", "SportsBike", "Brand2", "Brand3"]
     assert params["beta"] == [1.0, -3.0, 1.0, 2.0, -1.0, 1.0]
     assert params["sigma"] == [0.5, 1.0]
-    assert params["xi_variance"] == 0.3 and params["omega_variance"] == 0.2 and params["correlation"] == 0.8
+    assert params["xi_variance"] == 0.3 and params["omega_variance"] == 0.1 and params["correlation"] == 0.8
 
 
 def test_readme_instrument_w0_is_market_wide(products):
