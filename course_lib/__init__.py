@@ -6,10 +6,13 @@ Modules, one idea each:
 - :mod:`course_lib.logit`: logit shares, Berry's inversion, elasticities.
 - :mod:`course_lib.supply`: ownership matrices and Bertrand-Nash prices.
 - :mod:`course_lib.iv`: two-stage least squares and first-stage F.
+- :mod:`course_lib.rc_logit`: the random-coefficients logit in one market: shares,
+  their derivatives, and the BLP contraction (simple and SQUAREM).
+- :mod:`course_lib.pyblp_bridge`: the same problems built in pyBLP, for checks.
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
 
-from . import data, iv, logit, supply
+from . import data, iv, logit, rc_logit, supply
 
-__all__ = ["data", "iv", "logit", "supply"]
+__all__ = ["data", "iv", "logit", "rc_logit", "supply"]
 __version__ = "0.1.0"
