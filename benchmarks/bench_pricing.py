@@ -10,25 +10,16 @@ Run: .venv/bin/python benchmarks/bench_pricing.py [repeats]
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 
 from course_lib import data, logit
 from course_lib.pyblp_bridge import pyblp_logit_equilibrium_prices, pyblp_logit_simulation
+from _timing import best_time
 
 BETA = np.array([1.0, -3.0, 1.0, 2.0, -1.0, 1.0])  # 1, prices, EngineSize, SportsBike, Brand2, Brand3
 TOL = 1e-13  # the fixed point cannot get below ~3e-14 in some markets: rounding
 
-
-def best_time(function, repeats: int) -> tuple[float, object]:
-    """Minimum wall time over ``repeats`` runs, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main(repeats: int = 5) -> None:

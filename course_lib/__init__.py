@@ -8,11 +8,13 @@ Modules, one idea each:
 - :mod:`course_lib.iv`: two-stage least squares and first-stage F.
 - :mod:`course_lib.rc_logit`: the random-coefficients logit in one market: shares,
   their derivatives, and the BLP contraction (simple and SQUAREM).
+- :mod:`course_lib.gmm`: the RC-logit GMM problem on all markets: objective, analytic
+  gradient, one- and two-step estimation, robust standard errors.
 - :mod:`course_lib.pyblp_bridge`: the same problems built in pyBLP, for checks.
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
 
-from . import data, iv, logit, rc_logit, supply
+from . import data, gmm, iv, logit, rc_logit, supply
 
-__all__ = ["data", "iv", "logit", "rc_logit", "supply"]
+__all__ = ["data", "gmm", "iv", "logit", "rc_logit", "supply"]
 __version__ = "0.1.0"

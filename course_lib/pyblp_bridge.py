@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["X1_FORMULA", "pyblp_logit_simulation", "pyblp_logit_equilibrium_prices"]
+__all__ = ["X1_FORMULA", "X2_FORMULA", "pyblp_logit_simulation", "pyblp_logit_equilibrium_prices",
+           "pyblp_rc_problem", "pyblp_rc_solve"]
 
 X1_FORMULA = "1 + prices + EngineSize + SportsBike + Brand2 + Brand3"
 
@@ -59,3 +60,63 @@ def pyblp_logit_equilibrium_prices(products: pd.DataFrame, beta, xi, costs, atol
     iteration = pyblp.Iteration("simple", {"atol": atol})
     results = simulation.replace_endogenous(costs=np.asarray(costs, dtype=float), iteration=iteration)
     return results.product_data.prices.ravel()
+
+
+X2_FORMULA = "0 + prices + EngineSize"
+
+
+def pyblp_rc_problem(products: pd.DataFrame, agents: pd.DataFrame, x1_formula: str = X1_FORMULA,
+                     x2_formula: str = X2_FORMULA):
+    """The random-coefficients logit ``pyblp.Problem`` identical to :class:`course_lib.gmm.BLPProblem`.
+
+    Same products and shares, the same agent nodes and weights (``agent_data``, so pyBLP does
+    no integration of its own), X1 = ``1, prices, EngineSize, SportsBike, Brand2, Brand3``,
+    X2 = ``prices, EngineSize`` and instruments ``demand_instruments0..3`` plus the exogenous
+    columns of X1 (pyBLP adds these itself; its ``ZD`` puts the excluded instruments first).
+    """
+    import pyblp
+
+    pyblp.options.verbose = False
+    return pyblp.Problem((pyblp.Formulation(x1_formula), pyblp.Formulation(x2_formula)), products,
+                         agent_data=agents)
+
+
+def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method: str = "2s",
+                   gtol: float = 1e-10, ftol: float = 1e-16, atol: float = 1e-14, W=None,
+                   optimize: bool = True, problem=None):
+    """Solve the identical problem with pyBLP, with course_lib's settings.
+
+    Parameters
+    ----------
+    products, agents : DataFrame
+        As for :class:`course_lib.gmm.BLPProblem`.
+    sigma0 : array_like, shape (2,)
+        Starting standard deviations (the diagonal of pyBLP's ``sigma``; off-diagonals fixed
+        at zero, and a zero on the diagonal fixes that sigma, pyBLP's convention).
+    method : {"1s", "2s"}
+    gtol, ftol : float
+        L-BFGS-B options (``Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol})``), the same
+        as :meth:`course_lib.gmm.BLPProblem.solve`'s.
+    atol : float
+        ``Iteration("squarem", {"atol": atol})``: the contraction's tolerance.
+    W : array_like, optional
+        Weighting matrix in pyBLP's instrument order; default pyBLP's ``(Z'Z/N)^{-1}``.
+    optimize : bool
+        ``False`` evaluates the objective and gradient at ``sigma0`` (``Optimization("return")``).
+    problem : pyblp.Problem, optional
+        A problem from :func:`pyblp_rc_problem` (to time the solve alone).
+
+    Returns
+    -------
+    pyblp.ProblemResults
+    """
+    import pyblp
+
+    if problem is None:
+        problem = pyblp_rc_problem(products, agents)
+    optimization = (pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol}) if optimize
+                    else pyblp.Optimization("return"))
+    return problem.solve(
+        sigma=np.diag(np.asarray(sigma0, dtype=float)), method=method, W=W, optimization=optimization,
+        iteration=pyblp.Iteration("squarem", {"atol": atol}),
+    )

@@ -1,0 +1,604 @@
+r"""GMM estimation of the random-coefficients (BLP) logit on all markets.
+
+The model: :math:`\delta_{jt} = x_{1,jt}\beta + \xi_{jt}`, and mean utilities
+:math:`\delta(\sigma)` solve :math:`\hat s_t(\delta_t, \sigma) = s_t` market by market (the BLP
+contraction, :func:`course_lib.rc_logit.invert_shares_markets`, all markets at once). With
+instruments :math:`Z` (:math:`N \times L`) and weighting matrix :math:`W`, the moments and the
+objective are, in pyBLP's conventions,
+
+.. math::
+    \bar g(\sigma) = \frac{1}{N} Z'\xi(\sigma), \qquad
+    q(\sigma) = N\, \bar g(\sigma)' W \bar g(\sigma),
+
+with the linear parameters concentrated out by linear IV-GMM,
+
+.. math::
+    \hat\beta(\sigma) = (X_1'Z W Z'X_1)^{-1} X_1'Z W Z'\delta(\sigma), \qquad
+    \xi(\sigma) = \delta(\sigma) - X_1 \hat\beta(\sigma).
+
+The first-step weighting matrix is pyBLP's :math:`W_1 = (Z'Z/N)^{-1}`; with it,
+:math:`q = N \bar g' (Z'Z/N)^{-1} \bar g = \xi' Z (Z'Z)^{-1} Z' \xi`, the problem set's objective
+with its weight :math:`(Z'Z)^{-1}`: the factor N in pyBLP's scaling and the 1/N in its weight
+cancel. The efficient second-step weight is pyBLP's default (``W_type="robust"``,
+``center_moments=True``): :math:`W_2 = S^{-1}` with
+:math:`S = \frac{1}{N}\sum_j (g_j - \bar g)(g_j - \bar g)'`, :math:`g_j = Z_j \xi_j`.
+
+Gradient (implicit function theorem, DESIGN.md section 6 item 5): in each market
+:math:`\partial\delta_t/\partial\sigma' = -(\partial s_t/\partial\delta_t')^{-1}\,
+\partial s_t/\partial\sigma'`, and because :math:`\hat\beta(\sigma)` minimises the objective
+given :math:`\delta`, its own derivative drops out (envelope theorem):
+
+.. math::
+    \nabla q(\sigma) = 2 N\, \bar G' W \bar g, \qquad
+    \bar G = \frac{1}{N} Z' \frac{\partial \delta}{\partial \sigma'}.
+
+Robust standard errors of :math:`(\sigma, \beta)` (pyBLP's order: sigma first): with
+:math:`\bar G_\theta = \frac{1}{N}Z'[\partial\delta/\partial\sigma', -X_1]` and the step's
+:math:`W`,
+
+.. math::
+    \hat V = (\bar G_\theta' W \bar G_\theta)^{-1} \bar G_\theta' W S W \bar G_\theta
+    (\bar G_\theta' W \bar G_\theta)^{-1}, \qquad \mathrm{se} = \sqrt{\mathrm{diag}(\hat V) / N},
+
+with :math:`S` the centred moment covariance at the step's estimates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._checks import check_finite, check_method, check_shares
+from .rc_logit import (
+    MarketLayout,
+    MarketsInversionResult,
+    _contract_markets,
+    padded_mu,
+    padded_probabilities,
+)
+
+__all__ = [
+    "X1_NAMES",
+    "X2_NAMES",
+    "EXCLUDED_NAMES",
+    "BLPProblem",
+    "Evaluation",
+    "GMMResults",
+    "motorcycle_problem",
+]
+
+X1_NAMES = ("1", "prices", "EngineSize", "SportsBike", "Brand2", "Brand3")
+X2_NAMES = ("prices", "EngineSize")
+EXCLUDED_NAMES = ("demand_instruments0", "demand_instruments1", "demand_instruments2", "demand_instruments3")
+
+
+def _columns(frame: pd.DataFrame, names, what: str) -> np.ndarray:
+    """Columns of ``frame`` as a float matrix; ``"1"`` is a constant."""
+    missing = [n for n in names if n != "1" and n not in frame]
+    if missing:
+        raise ValueError(f"{what}: the data have no column(s) {missing}.")
+    out = np.column_stack([np.ones(len(frame)) if n == "1" else frame[n].to_numpy(dtype=float) for n in names])
+    check_finite(out, what)
+    return out
+
+
+@dataclass
+class Evaluation:
+    r"""Everything computed at one value of sigma for one weighting matrix.
+
+    Attributes
+    ----------
+    sigma : ndarray, shape (K2,)
+    delta : ndarray, shape (N,)
+        :math:`\delta(\sigma)`.
+    beta : ndarray, shape (K1,)
+        :math:`\hat\beta(\sigma)`, concentrated out.
+    xi : ndarray, shape (N,)
+    moments : ndarray, shape (L,)
+        :math:`\bar g = Z'\xi/N`.
+    objective : float
+        :math:`N \bar g' W \bar g`.
+    gradient : ndarray, shape (K2,) or None
+    delta_jacobian : ndarray, shape (N, K2) or None
+        :math:`\partial\delta/\partial\sigma'`.
+    inversion : MarketsInversionResult
+    """
+
+    sigma: np.ndarray
+    delta: np.ndarray
+    beta: np.ndarray
+    xi: np.ndarray
+    moments: np.ndarray
+    objective: float
+    gradient: np.ndarray | None
+    delta_jacobian: np.ndarray | None
+    inversion: MarketsInversionResult
+
+
+@dataclass
+class GMMResults:
+    r"""Estimates of one GMM step (the last one for two-step GMM) and diagnostics.
+
+    Attributes
+    ----------
+    sigma, beta : ndarray
+        Estimates; ``sigma`` in the order of ``sigma_names``, ``beta`` of ``beta_names``.
+    sigma_se, beta_se : ndarray
+        Robust standard errors (pyBLP's ``se_type="robust"``).
+    parameter_covariances : ndarray, shape (K2 + K1, K2 + K1)
+        :math:`\hat V` of the module docstring, sigma first (pyBLP's ``parameter_covariances``;
+        standard errors are :math:`\sqrt{\mathrm{diag}(\hat V)/N}`).
+    objective : float
+        :math:`N \bar g' W \bar g` at the estimates (after two steps, Hansen's J statistic).
+    gradient : ndarray, shape (K2,)
+    gradient_norm : float
+        Largest absolute entry of the gradient projected on the bounds (``sigma >= 0``):
+        L-BFGS-B's convergence criterion (``gtol``).
+    hessian : ndarray, shape (K2, K2)
+        Central finite differences of the analytic gradient, step
+        :math:`\sqrt{\epsilon_{mach}}` (pyBLP's), symmetrised.
+    hessian_eigenvalues : ndarray
+    W : ndarray
+        The weighting matrix of this step.
+    updated_W : ndarray
+        :math:`S^{-1}` at this step's estimates (the next step's weight).
+    step : int
+    converged : bool
+        Whether ``gradient_norm <= gtol`` at the estimates.
+    optimizer_message : str
+        How the step stopped: L-BFGS-B's message, or that an evaluated point met ``gtol``
+        (then the optimizer is stopped there), and whether Newton steps polished it.
+    optimizer_iterations, objective_evaluations : int
+        L-BFGS-B's major iterations and objective evaluations (this step).
+    newton_steps : int
+        Newton steps tried after L-BFGS-B (only when it stopped above ``gtol``).
+    inner_iterations : int
+        Contraction evaluations summed over markets and over every objective evaluation of
+        this step, the Hessian's included.
+    cumulative_inner_iterations : int
+        The same, summed over this and earlier steps.
+    time : float
+        Wall seconds of this step.
+    delta, xi : ndarray, shape (N,)
+    first_step : GMMResults or None
+        The first step's results when this is the second step.
+    """
+
+    sigma: np.ndarray
+    beta: np.ndarray
+    sigma_se: np.ndarray
+    beta_se: np.ndarray
+    parameter_covariances: np.ndarray
+    objective: float
+    gradient: np.ndarray
+    gradient_norm: float
+    hessian: np.ndarray
+    hessian_eigenvalues: np.ndarray
+    W: np.ndarray
+    updated_W: np.ndarray
+    step: int
+    converged: bool
+    optimizer_message: str
+    optimizer_iterations: int
+    objective_evaluations: int
+    inner_iterations: int
+    cumulative_inner_iterations: int
+    time: float
+    delta: np.ndarray
+    xi: np.ndarray
+    sigma_names: tuple = X2_NAMES
+    beta_names: tuple = X1_NAMES
+    newton_steps: int = 0
+    first_step: "GMMResults | None" = field(default=None, repr=False)
+
+    @property
+    def parameters(self) -> np.ndarray:
+        """``[sigma, beta]`` stacked, pyBLP's ``parameters`` order."""
+        return np.concatenate([self.sigma, self.beta])
+
+    @property
+    def se(self) -> np.ndarray:
+        """``[sigma_se, beta_se]`` stacked."""
+        return np.concatenate([self.sigma_se, self.beta_se])
+
+    def table(self) -> pd.DataFrame:
+        """Estimates and standard errors, one row per parameter."""
+        index = [f"sigma[{n}]" for n in self.sigma_names] + [f"beta[{n}]" for n in self.beta_names]
+        return pd.DataFrame({"estimate": self.parameters, "std. error": self.se}, index=pd.Index(index, name="parameter"))
+
+
+class BLPProblem:
+    r"""The RC-logit GMM problem on all markets, built from pyBLP-style data frames.
+
+    Parameters
+    ----------
+    products : DataFrame
+        ``market_ids``, ``shares`` and the columns named in ``x1``, ``x2`` and ``excluded``.
+    agents : DataFrame
+        ``market_ids``, ``weights`` (summing to one in each market) and ``nodes0..`` (one per
+        column of ``x2``: the standard-normal draws of that random coefficient).
+    x1 : sequence of str
+        Linear characteristics; ``"1"`` is the constant. Default: pyBLP's order for the
+        motorcycle data, ``1, prices, EngineSize, SportsBike, Brand2, Brand3``.
+    x2 : sequence of str
+        Characteristics with random coefficients (``prices, EngineSize``).
+    excluded : sequence of str
+        Excluded instruments (the cost shifters ``demand_instruments0..3``).
+    endogenous : sequence of str
+        Columns of ``x1`` that are not instruments for themselves (``prices``).
+
+    Notes
+    -----
+    ``Z = [exogenous columns of X1, excluded]``. pyBLP orders its ``ZD`` the other way
+    round (excluded first); the objective, estimates and standard errors do not depend on
+    the order of the instruments, only the rows and columns of W are permuted.
+    """
+
+    def __init__(self, products: pd.DataFrame, agents: pd.DataFrame, x1=X1_NAMES, x2=X2_NAMES,
+                 excluded=EXCLUDED_NAMES, endogenous=("prices",)):
+        if not isinstance(products, pd.DataFrame) or not isinstance(agents, pd.DataFrame):
+            raise ValueError("products and agents must be pandas DataFrames.")
+        for frame, what, needed in ((products, "products", ("market_ids", "shares")),
+                                    (agents, "agents", ("market_ids", "weights"))):
+            missing = [c for c in needed if c not in frame]
+            if missing:
+                raise ValueError(f"{what} lacks the column(s) {missing}.")
+        self.x1_names, self.x2_names, self.excluded_names = tuple(x1), tuple(x2), tuple(excluded)
+        if not set(endogenous) <= set(self.x1_names):
+            raise ValueError(f"endogenous {list(endogenous)} must be columns of x1 {list(self.x1_names)}.")
+        self.exogenous_names = tuple(n for n in self.x1_names if n not in set(endogenous))
+        self.z_names = self.exogenous_names + self.excluded_names
+        self.market_ids = products["market_ids"].to_numpy()
+        self.shares = products["shares"].to_numpy(dtype=float)
+        check_shares(self.shares, self.market_ids)
+        self.X1 = _columns(products, self.x1_names, "X1")
+        self.X2 = _columns(products, self.x2_names, "X2")
+        self.Z = _columns(products, self.z_names, "Z")
+        node_names = [f"nodes{k}" for k in range(len(self.x2_names))]
+        self.nodes = _columns(agents, node_names, "agent nodes")
+        self.agent_market_ids = agents["market_ids"].to_numpy()
+        self.weights = agents["weights"].to_numpy(dtype=float)
+        check_finite(self.weights, "weights")
+        if (self.weights < 0).any():
+            raise ValueError("Agent weights must be non-negative.")
+        self.N, self.K1 = self.X1.shape
+        self.K2 = self.X2.shape[1]
+        self.L = self.Z.shape[1]
+        if self.L < self.K1 + self.K2:
+            raise ValueError(f"{self.L} instruments for {self.K1 + self.K2} parameters: not identified.")
+        if np.linalg.matrix_rank(self.Z) < self.L:
+            raise ValueError("The instruments Z are collinear (Z'Z is singular).")
+        self.layout = MarketLayout.build(self.market_ids, self.agent_market_ids)
+        totals = np.bincount(self.layout.agent_market, weights=self.weights, minlength=self.layout.T)
+        if not np.allclose(totals, 1.0):
+            t = int(np.flatnonzero(~np.isclose(totals, 1.0))[0])
+            raise ValueError(f"Agent weights in market {self.layout.market_ids[t]!r} sum to {totals[t]:.6g}, not one.")
+        # Padded (T, J, .) / (T, I, .) arrays for the all-markets computations.
+        self._X2p = self.layout.pad_products(self.X2)
+        self._nodesp = self.layout.pad_agents(self.nodes)
+        self._wp = self.layout.pad_agents(self.weights)
+        self._log_sp = self.layout.pad_products(np.log(self.shares))
+        market_totals = np.bincount(self.layout.product_market, weights=self.shares)
+        # pyBLP's starting values: the logit delta log s_j - log(1 - sum_k s_k).
+        self.logit_delta = np.log(self.shares) - np.log(1 - market_totals)[self.layout.product_market]
+
+    # ----------------------------------------------------------------------------- checks
+    def _check_sigma(self, sigma) -> np.ndarray:
+        sigma = np.asarray(sigma, dtype=float).ravel()
+        if sigma.shape != (self.K2,):
+            raise ValueError(f"sigma must have {self.K2} entries ({', '.join(self.x2_names)}); got {sigma.shape[0]}.")
+        check_finite(sigma, "sigma")
+        if (sigma < 0).any():
+            raise ValueError(f"sigma must be non-negative (standard deviations); got {sigma.tolist()}.")
+        return sigma
+
+    def _check_W(self, W) -> np.ndarray:
+        if W is None:
+            return self.initial_weights()
+        W = np.asarray(W, dtype=float)
+        if W.shape != (self.L, self.L):
+            raise ValueError(f"W must be {self.L} x {self.L} (one row per instrument); got shape {W.shape}.")
+        check_finite(W, "W")
+        if not np.allclose(W, W.T, rtol=1e-10, atol=1e-12 * np.abs(W).max()):
+            raise ValueError("W must be symmetric.")
+        if np.linalg.eigvalsh(W).min() < -1e-10 * np.abs(W).max():
+            raise ValueError("W must be positive semi-definite.")
+        return W
+
+    # ----------------------------------------------------------------------------- pieces
+    def initial_weights(self) -> np.ndarray:
+        r"""pyBLP's first-step weight :math:`W_1 = (Z'Z/N)^{-1}` (the 2SLS weight, scaled)."""
+        return np.linalg.inv(self.Z.T @ self.Z / self.N)
+
+    def solve_delta(self, sigma, delta0=None, tol: float = 1e-14, max_iterations: int = 10_000,
+                    method: str = "squarem") -> MarketsInversionResult:
+        r""":math:`\delta(\sigma)`: invert the shares of every market at once (SQUAREM by default).
+
+        Parameters
+        ----------
+        sigma : array_like, shape (K2,)
+        delta0 : array_like, shape (N,), optional
+            Starting values; pyBLP's logit delta :math:`\log s_j - \log s_0` by default.
+        tol, max_iterations, method
+            As in :func:`course_lib.rc_logit.invert_shares_markets`.
+        """
+        import warnings
+
+        sigma = self._check_sigma(sigma)
+        check_method(method, ("squarem", "simple"))
+        start = self.logit_delta if delta0 is None else np.asarray(delta0, dtype=float).ravel()
+        if start.shape != (self.N,):
+            raise ValueError(f"delta0 must have {self.N} entries; got {start.shape}.")
+        mu = padded_mu(self._X2p, sigma, self._nodesp, self.layout.mask)
+        deltap, iterations, residual = _contract_markets(
+            self.layout.pad_products(start), self._log_sp, mu, self._wp, self.layout.mask, method, tol, max_iterations
+        )
+        converged = np.isfinite(residual) & (residual < tol)
+        if not converged.all():
+            bad = np.flatnonzero(~converged)
+            warnings.warn(
+                f"The contraction did not converge in {len(bad)} market(s) at sigma={sigma.tolist()}, e.g. market "
+                f"{self.layout.market_ids[bad[0]]!r} after {iterations[bad[0]]} iterations, residual "
+                f"{residual[bad[0]]:.3e}.", RuntimeWarning, stacklevel=2,
+            )
+        return MarketsInversionResult(self.layout.unpad(deltap), iterations, converged, residual,
+                                      self.layout.market_ids, method)
+
+    def delta(self, sigma, delta0=None, tol: float = 1e-14) -> np.ndarray:
+        r""":math:`\delta(\sigma)`, shape (N,); see :meth:`solve_delta`."""
+        return self.solve_delta(sigma, delta0, tol).delta
+
+    def delta_jacobian(self, sigma, delta) -> np.ndarray:
+        r""":math:`\partial\delta/\partial\sigma'` by the implicit function theorem, shape (N, K2).
+
+        In each market (all at once, padded)
+
+        .. math::
+            \frac{\partial \delta_t}{\partial \sigma'} =
+            -\Big(\frac{\partial s_t}{\partial \delta_t'}\Big)^{-1} \frac{\partial s_t}{\partial \sigma'},
+            \quad
+            \frac{\partial s_j}{\partial \delta_k} = \sum_i w_i \pi_{ij}(1\{j=k\} - \pi_{ik}),
+            \quad
+            \frac{\partial s_j}{\partial \sigma_k} = \sum_i w_i \pi_{ij} \zeta_{ik}
+            \Big(X_{2,jk} - \sum_l \pi_{il} X_{2,lk}\Big).
+        """
+        sigma = self._check_sigma(sigma)
+        mask = self.layout.mask
+        pi = padded_probabilities(self.layout.pad_products(delta), padded_mu(self._X2p, sigma, self._nodesp, mask))
+        w = self._wp
+        pw = pi * w[:, None, :]  # (T, J, I)
+        ds_ddelta = -np.matmul(pw, np.swapaxes(pi, 1, 2))  # (T, J, J)
+        diag = pw.sum(axis=2)
+        diag = np.where(mask, diag, 1.0)  # padded products: identity rows, so their derivative is 0
+        idx = np.arange(self.layout.J)
+        ds_ddelta[:, idx, idx] += diag
+        mean_x = np.matmul(np.swapaxes(pi, 1, 2), self._X2p)  # (T, I, K): sum_l pi_il X2_lk
+        wz = w[:, :, None] * self._nodesp  # (T, I, K)
+        ds_dsigma = self._X2p * np.matmul(pi, wz) - np.matmul(pi, wz * mean_x)  # (T, J, K)
+        return self.layout.unpad(-np.linalg.solve(ds_ddelta, ds_dsigma))
+
+    def beta_from_delta(self, delta, W=None) -> np.ndarray:
+        r"""Linear IV-GMM :math:`\hat\beta = (X_1'Z W Z'X_1)^{-1} X_1'Z W Z'\delta`."""
+        W = self._check_W(W)
+        XZ = self.X1.T @ self.Z
+        return np.linalg.solve(XZ @ W @ XZ.T, XZ @ W @ (self.Z.T @ delta))
+
+    def beta(self, sigma, W=None) -> np.ndarray:
+        r""":math:`\hat\beta(\sigma)` concentrated out for weight ``W`` (default :math:`W_1`)."""
+        return self.beta_from_delta(self.delta(sigma), W)
+
+    def xi(self, sigma, W=None) -> np.ndarray:
+        r""":math:`\xi(\sigma) = \delta(\sigma) - X_1\hat\beta(\sigma)`."""
+        delta = self.delta(sigma)
+        return delta - self.X1 @ self.beta_from_delta(delta, W)
+
+    def evaluate(self, sigma, W=None, gradient: bool = True, delta0=None, tol: float = 1e-14) -> Evaluation:
+        r"""Objective (and gradient) at ``sigma`` for weight ``W`` (default :math:`W_1`).
+
+        :math:`q = N \bar g' W \bar g` with :math:`\bar g = Z'\xi/N` (pyBLP's scaling);
+        :math:`\nabla q = 2 N \bar G' W \bar g` with
+        :math:`\bar G = Z' (\partial\delta/\partial\sigma')/N`.
+        """
+        sigma = self._check_sigma(sigma)
+        W = self._check_W(W)
+        inversion = self.solve_delta(sigma, delta0, tol)
+        delta = inversion.delta
+        beta = self.beta_from_delta(delta, W)
+        xi = delta - self.X1 @ beta
+        g = self.Z.T @ xi / self.N
+        objective = float(self.N * g @ W @ g)
+        jac = grad = None
+        if gradient:
+            jac = self.delta_jacobian(sigma, delta)
+            G = self.Z.T @ jac / self.N
+            grad = 2 * self.N * G.T @ W @ g
+        return Evaluation(sigma, delta, beta, xi, g, objective, grad, jac, inversion)
+
+    def objective(self, sigma, W=None) -> float:
+        r"""The GMM objective :math:`N \bar g(\sigma)' W \bar g(\sigma)`."""
+        return self.evaluate(sigma, W, gradient=False).objective
+
+    def gradient(self, sigma, W=None) -> np.ndarray:
+        r"""The analytic gradient :math:`2 N \bar G' W \bar g` (implicit function theorem)."""
+        return self.evaluate(sigma, W).gradient
+
+    def moment_covariances(self, xi, center: bool = True) -> np.ndarray:
+        r""":math:`S = \frac1N \sum_j (g_j - \bar g)(g_j - \bar g)'`, :math:`g_j = Z_j\xi_j`
+        (uncentred with ``center=False``); pyBLP's robust ``S``."""
+        g = self.Z * np.asarray(xi, dtype=float)[:, None]
+        if center:
+            g = g - g.mean(axis=0)
+        S = g.T @ g / self.N
+        return (S + S.T) / 2
+
+    def parameter_covariances(self, delta_jacobian, W, S) -> np.ndarray:
+        r"""Robust :math:`\hat V` of :math:`(\sigma, \beta)`; see the module docstring."""
+        G = self.Z.T @ np.column_stack([delta_jacobian, -self.X1]) / self.N
+        bread = np.linalg.inv(G.T @ W @ G)
+        V = bread @ G.T @ W @ S @ W @ G @ bread
+        return (V + V.T) / 2
+
+    # ----------------------------------------------------------------------------- estimation
+    def _projected(self, sigma, gradient) -> np.ndarray:
+        """The gradient with entries zeroed where sigma sits at its bound 0 and the gradient pushes down."""
+        return np.where((sigma <= 0) & (gradient > 0), 0.0, gradient)
+
+    def _fd_hessian(self, sigma, W, delta0, tol):
+        """pyBLP's Hessian: central differences of the analytic gradient, total step sqrt(eps), symmetrised."""
+        eps = np.sqrt(np.finfo(float).eps)
+        cols, inner = [], 0
+        for k in range(self.K2):
+            up, down = sigma.copy(), sigma.copy()
+            up[k] += eps / 2
+            down[k] = max(down[k] - eps / 2, 0.0)  # one-sided at the bound sigma = 0
+            e_up = self.evaluate(up, W, delta0=delta0, tol=tol)
+            e_down = self.evaluate(down, W, delta0=delta0, tol=tol)
+            inner += e_up.inversion.total_iterations + e_down.inversion.total_iterations
+            cols.append((e_up.gradient - e_down.gradient) / (up[k] - down[k]))
+        H = np.column_stack(cols)
+        return (H + H.T) / 2, inner
+
+    def _step(self, sigma0, W, delta0, step, gtol, ftol, maxiter, tol, hessian, polish, previous_inner):
+        from scipy.optimize import minimize
+
+        start_time = time.perf_counter()
+        inner = evaluations = iterations = 0
+        found = {}
+
+        class _Converged(Exception):
+            pass
+
+        def fun(x):
+            nonlocal inner, evaluations
+            ev = self.evaluate(x, W, gradient=True, delta0=delta0, tol=tol)
+            inner += ev.inversion.total_iterations
+            evaluations += 1
+            found["last"] = ev
+            if np.max(np.abs(self._projected(ev.sigma, ev.gradient))) <= gtol:
+                found["converged"] = ev
+                raise _Converged
+            return ev.objective, ev.gradient
+
+        def callback(*_):
+            nonlocal iterations
+            iterations += 1
+
+        try:
+            result = minimize(fun, np.asarray(sigma0, dtype=float), jac=True, method="L-BFGS-B",
+                              bounds=[(0.0, np.inf)] * self.K2,
+                              options={"gtol": gtol, "ftol": ftol, "maxiter": maxiter}, callback=callback)
+            sigma, message = np.asarray(result.x, dtype=float), str(result.message)
+        except _Converged:
+            sigma = found["converged"].sigma.copy()
+            message = f"projected gradient <= gtol = {gtol:g} at an evaluated point"
+        final = found.get("converged") if "converged" in found else self.evaluate(sigma, W, delta0=delta0, tol=tol)
+        if "converged" not in found:
+            inner += final.inversion.total_iterations
+        # Newton polish: near the optimum the objective's rounding noise (~1e-14 relative, from the
+        # contraction tolerance) can stop L-BFGS-B's line search before the gradient reaches gtol;
+        # the analytic gradient is still accurate, so Newton steps on it finish the job.
+        newton_steps = 0
+        H = None
+        while polish and newton_steps < 5 and np.max(np.abs(self._projected(sigma, final.gradient))) > gtol:
+            H, extra = self._fd_hessian(sigma, W, delta0, tol)
+            inner += extra
+            free = self._projected(sigma, final.gradient) != 0
+            d = np.zeros(self.K2)
+            d[free] = -np.linalg.solve(H[np.ix_(free, free)], final.gradient[free])
+            candidate = np.maximum(sigma + d, 0.0)
+            trial = self.evaluate(candidate, W, delta0=delta0, tol=tol)
+            inner += trial.inversion.total_iterations
+            newton_steps += 1
+            if np.max(np.abs(self._projected(candidate, trial.gradient))) >= np.max(
+                    np.abs(self._projected(sigma, final.gradient))):
+                break
+            sigma, final, H = candidate, trial, None
+            message += "; Newton polish"
+        if hessian and H is None:
+            H, extra = self._fd_hessian(sigma, W, delta0, tol)
+            inner += extra
+        if H is None:
+            H = np.full((self.K2, self.K2), np.nan)
+        S = self.moment_covariances(final.xi, center=True)
+        updated_W = np.linalg.inv(S)
+        updated_W = (updated_W + updated_W.T) / 2
+        V = self.parameter_covariances(final.delta_jacobian, W, S)
+        se = np.sqrt(np.diag(V) / self.N)
+        gradient_norm = float(np.max(np.abs(self._projected(sigma, final.gradient))))
+        return GMMResults(
+            sigma=sigma, beta=final.beta, sigma_se=se[: self.K2], beta_se=se[self.K2:],
+            parameter_covariances=V, objective=final.objective, gradient=final.gradient,
+            gradient_norm=gradient_norm, hessian=H,
+            hessian_eigenvalues=np.linalg.eigvalsh(H) if np.isfinite(H).all() else np.full(self.K2, np.nan),
+            W=W, updated_W=updated_W, step=step, converged=gradient_norm <= gtol,
+            optimizer_message=message, optimizer_iterations=iterations,
+            objective_evaluations=evaluations, inner_iterations=inner,
+            cumulative_inner_iterations=previous_inner + inner, time=time.perf_counter() - start_time,
+            delta=final.delta, xi=final.xi, sigma_names=self.x2_names, beta_names=self.x1_names,
+            newton_steps=newton_steps,
+        )
+
+    def solve(self, sigma0, method: str = "2s", W=None, gtol: float = 1e-10, ftol: float = 1e-16,
+              maxiter: int = 1000, tol: float = 1e-14, hessian: bool = True, polish: bool = True) -> GMMResults:
+        r"""One- or two-step GMM, minimising :math:`q(\sigma)` by L-BFGS-B with :math:`\sigma \ge 0`.
+
+        Step 1 uses ``W`` (default :math:`W_1 = (Z'Z/N)^{-1}`) and starts every contraction from
+        the logit delta; step 2 (``method="2s"``) starts from step 1's sigma with
+        :math:`W_2 = S^{-1}` (centred moments) and starts every contraction from step 1's
+        delta, as pyBLP does (``delta_behavior="first"``).
+
+        Parameters
+        ----------
+        sigma0 : array_like, shape (K2,)
+            Starting values (positive: pyBLP fixes a sigma that starts at zero).
+        method : {"1s", "2s"}
+        W : array_like, shape (L, L), optional
+        gtol, ftol, maxiter
+            L-BFGS-B's options. ``gtol`` bounds the largest projected gradient entry.
+            L-BFGS-B also stops when the objective's relative reduction falls below ``ftol``
+            (SciPy's default 2.2e-9 stops these problems with gradients near 1e-8); the
+            default 1e-16 leaves ``gtol`` in charge.
+        tol : float
+            Contraction tolerance (max absolute change in delta).
+        hessian : bool
+            Compute the finite-difference Hessian (diagnostics; as pyBLP does by default).
+        polish : bool
+            If L-BFGS-B stops with the projected gradient above ``gtol`` (its line search cannot
+            see decreases below the objective's rounding noise, about 1e-14 relative with the
+            contraction at 1e-14), take up to five Newton steps on the analytic gradient with the
+            finite-difference Hessian, each kept only if it shrinks the projected gradient.
+
+        Notes
+        -----
+        The optimizer is stopped at the first evaluated point whose projected gradient is at
+        most ``gtol`` (L-BFGS-B's own test, applied to every evaluation rather than only to
+        accepted iterates): near the optimum the objective's rounding noise can otherwise make the
+        line search reject such a point and fail.
+
+        Returns
+        -------
+        GMMResults
+            The last step; ``first_step`` holds step 1 when ``method="2s"``.
+        """
+        check_method(method, ("1s", "2s"))
+        sigma0 = self._check_sigma(sigma0)
+        W1 = self._check_W(W)
+        if gtol <= 0 or ftol < 0 or tol <= 0:
+            raise ValueError("gtol and tol must be positive and ftol non-negative.")
+        first = self._step(sigma0, W1, self.logit_delta, 1, gtol, ftol, maxiter, tol, hessian, polish, 0)
+        if method == "1s":
+            return first
+        second = self._step(first.sigma, first.updated_W, first.delta, 2, gtol, ftol, maxiter, tol, hessian,
+                            polish, first.cumulative_inner_iterations)
+        second.first_step = first
+        return second
+
+
+def motorcycle_problem() -> BLPProblem:
+    """The motorcycle data's problem on all markets (``course_lib.data``), the course's default."""
+    from . import data
+
+    return BLPProblem(data.load_motorcycles(), data.load_motorcycle_agents())
