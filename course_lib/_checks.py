@@ -50,15 +50,15 @@ def _plain(x):
     return x.item() if isinstance(x, np.generic) else x
 
 
-def check_shares(shares: np.ndarray, market_ids: np.ndarray) -> None:
+def check_shares(shares: np.ndarray, market_ids: np.ndarray | None = None) -> None:
     """Check that inside-good shares are in (0, 1) and sum below 1 in every market.
 
     Parameters
     ----------
     shares : ndarray, shape (N,)
         Inside-good market shares.
-    market_ids : ndarray, shape (N,)
-        Market of each product.
+    market_ids : ndarray, shape (N,), optional
+        Market of each product; omit it for a single market (messages then name no market).
 
     Raises
     ------
@@ -66,17 +66,25 @@ def check_shares(shares: np.ndarray, market_ids: np.ndarray) -> None:
         Naming the market (and product position) whose shares are NaN, not
         strictly positive, or sum to one or more (no room for the outside good).
     """
+    single = market_ids is None
+    if single:
+        market_ids = np.zeros(len(shares), dtype=int)
+
+    def where(i):
+        return "" if single else f" in market {_plain(market_ids[i])!r}"
+
     for i in np.flatnonzero(~np.isfinite(shares)):
-        raise ValueError(f"Share of product at position {i} in market {_plain(market_ids[i])!r} is not finite.")
+        raise ValueError(f"Share of product at position {i}{where(i)} is not finite.")
     for i in np.flatnonzero(shares <= 0):
         raise ValueError(
-            f"Share of product at position {i} in market {_plain(market_ids[i])!r} is {float(shares[i]):.6g}; "
+            f"Share of product at position {i}{where(i)} is {float(shares[i]):.6g}; "
             "logit shares are strictly positive (zero shares cannot be inverted: log 0)."
         )
     ids, inverse = np.unique(market_ids, return_inverse=True)
     totals = np.bincount(inverse, weights=shares)
     for m in np.flatnonzero(totals >= 1):
+        place = "" if single else f" in market {_plain(ids[m])!r}"
         raise ValueError(
-            f"Inside shares in market {_plain(ids[m])!r} sum to {totals[m]:.6g} >= 1; "
+            f"Inside shares{place} sum to {totals[m]:.6g} >= 1; "
             "the outside good needs a positive share."
         )

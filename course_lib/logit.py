@@ -91,7 +91,7 @@ def logit_inversion(shares, market_ids=None) -> np.ndarray:
     shares = as_vector(shares, "shares")
     ids = np.zeros(len(shares), dtype=int) if market_ids is None else np.asarray(market_ids).ravel()
     check_same_length(shares=shares, market_ids=ids)
-    check_shares(shares, ids)
+    check_shares(shares, None if market_ids is None else ids)
     _, inv = np.unique(ids, return_inverse=True)
     outside = 1.0 - np.bincount(inv, weights=shares)
     return np.log(shares) - np.log(outside[inv])
@@ -120,7 +120,7 @@ def logit_elasticities(prices, shares, alpha: float) -> np.ndarray:
     shares = as_vector(shares, "shares")
     check_same_length(prices=prices, shares=shares)
     check_finite(prices, "prices")
-    check_shares(shares, np.zeros(len(shares), dtype=int))
+    check_shares(shares)
     return alpha * (np.eye(len(shares)) - shares[None, :]) * prices[None, :]
 
 

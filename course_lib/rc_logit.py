@@ -259,7 +259,7 @@ def invert_shares(
 
     check_method(method, METHODS)
     shares = as_vector(shares, "shares")
-    check_shares(shares, np.zeros(len(shares), dtype=int))
+    check_shares(shares)
     if tol <= 0:
         raise ValueError(f"tol must be positive; got {tol}.")
     log_shares = np.log(shares)

@@ -285,3 +285,12 @@ def test_messages_name_market_plainly():
         logit.logit_inversion([0.5, 0.5], [7, 7])
     with pytest.raises(ValueError, match=r"position 0 in market 5 is 0(\.0)?;"):
         logit.logit_inversion([0.0, 0.5], [5, 5])
+
+
+def test_single_market_messages_name_no_market():
+    """Without market_ids there is one market, and the message does not invent an id for it."""
+    with pytest.raises(ValueError) as info:
+        logit.logit_inversion([0.5, 0.6])
+    assert "Inside shares sum to 1.1 >= 1" in str(info.value) and "market" not in str(info.value).split(";")[0]
+    with pytest.raises(ValueError, match=r"^Share of product at position 1 is 0;"):
+        logit.logit_inversion([0.2, 0.0])
