@@ -10,6 +10,8 @@ Modules, one idea each:
   their derivatives, and the BLP contraction (simple and SQUAREM).
 - :mod:`course_lib.gmm`: the RC-logit GMM problem on all markets: objective, analytic
   gradient, one- and two-step estimation, robust standard errors.
+- :mod:`course_lib.jax_blp`: the same objective in JAX, to check the gradient by automatic
+  differentiation (import it explicitly: JAX is heavy and only this check needs it).
 - :mod:`course_lib.pyblp_bridge`: the same problems built in pyBLP, for checks.
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
