@@ -6,6 +6,10 @@ Modules, one idea each:
 - :mod:`course_lib.logit`: logit shares, Berry's inversion, elasticities.
 - :mod:`course_lib.supply`: ownership matrices and Bertrand-Nash prices.
 - :mod:`course_lib.iv`: two-stage least squares and first-stage F.
+- :mod:`course_lib.nested_logit`: nested-logit shares, inversion, elasticities, the slides'
+  instrument and Berry's 2SLS with known nests (sigma_k dissimilarity; pyBLP's rho = 1 - sigma).
+- :mod:`course_lib.nests`: data-driven nests: the slides' simulation designs, grouped
+  fixed-effects classification, matched share.
 - :mod:`course_lib.rc_logit`: the random-coefficients logit in one market: shares,
   their derivatives, and the BLP contraction (simple and SQUAREM).
 - :mod:`course_lib.gmm`: the RC-logit GMM problem on all markets: objective, analytic
@@ -16,7 +20,7 @@ Modules, one idea each:
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
 
-from . import data, gmm, iv, logit, rc_logit, supply
+from . import data, gmm, iv, logit, nested_logit, nests, rc_logit, supply
 
-__all__ = ["data", "gmm", "iv", "logit", "rc_logit", "supply"]
+__all__ = ["data", "gmm", "iv", "logit", "nested_logit", "nests", "rc_logit", "supply"]
 __version__ = "0.1.0"

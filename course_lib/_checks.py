@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_vector", "check_finite", "check_shares", "check_same_length", "check_method"]
+__all__ = ["as_vector", "as_matrix", "check_finite", "check_shares", "check_same_length", "check_method"]
 
 
 def as_vector(x, name: str) -> np.ndarray:
@@ -20,6 +20,18 @@ def as_vector(x, name: str) -> np.ndarray:
         arr = arr.ravel()
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}.")
+    return arr
+
+
+def as_matrix(a, name: str, n_rows: int, row: str = "observation") -> np.ndarray:
+    """Return ``a`` as a finite 2-D float array with ``n_rows`` rows (a vector becomes a
+    column), or raise naming ``name``; ``row`` says what a row is in the message."""
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must have {n_rows} rows (one per {row}); got shape {arr.shape}.")
+    check_finite(arr, name)
     return arr
 
 

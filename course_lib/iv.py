@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._checks import as_vector, check_finite, check_method
+from ._checks import as_matrix, as_vector, check_finite, check_method
 
 __all__ = ["IVResult", "tsls", "first_stage_f"]
 
@@ -40,16 +40,6 @@ class IVResult:
     def table(self) -> pd.DataFrame:
         """Coefficients and standard errors side by side."""
         return pd.DataFrame({"estimate": self.params, "std. error": self.std_errors})
-
-
-def _as_matrix(a, name: str, n: int) -> np.ndarray:
-    arr = np.asarray(a, dtype=float)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have {n} rows (one per observation); got shape {arr.shape}.")
-    check_finite(arr, name)
-    return arr
 
 
 def tsls(y, X, Z, names=None, cov_type: str = "robust") -> IVResult:
@@ -84,8 +74,8 @@ def tsls(y, X, Z, names=None, cov_type: str = "robust") -> IVResult:
     y = as_vector(y, "y")
     check_finite(y, "y")
     n = len(y)
-    X = _as_matrix(X, "X", n)
-    Z = _as_matrix(Z, "Z", n)
+    X = as_matrix(X, "X", n)
+    Z = as_matrix(Z, "Z", n)
     if Z.shape[1] < X.shape[1]:
         raise ValueError(f"Underidentified: {Z.shape[1]} instruments for {X.shape[1]} regressors.")
     if names is None:
@@ -132,8 +122,8 @@ def first_stage_f(endogenous, exogenous, excluded) -> float:
     """
     endogenous = as_vector(endogenous, "endogenous")
     n = len(endogenous)
-    W = _as_matrix(exogenous, "exogenous", n)
-    Zx = _as_matrix(excluded, "excluded", n)
+    W = as_matrix(exogenous, "exogenous", n)
+    Zx = as_matrix(excluded, "excluded", n)
     full = np.column_stack([W, Zx])
 
     def ssr(A):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["X1_FORMULA", "X2_FORMULA", "pyblp_logit_simulation", "pyblp_logit_equilibrium_prices",
-           "pyblp_rc_problem", "pyblp_rc_solve"]
+           "pyblp_rc_problem", "pyblp_rc_solve", "pyblp_nested_logit_data", "pyblp_nested_logit_solve"]
 
 X1_FORMULA = "1 + prices + EngineSize + SportsBike + Brand2 + Brand3"
 
@@ -120,3 +120,79 @@ def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method:
         sigma=np.diag(np.asarray(sigma0, dtype=float)), method=method, W=W, optimization=optimization,
         iteration=pyblp.Iteration("squarem", {"atol": atol}),
     )
+
+
+def pyblp_nested_logit_data(shares, prices, X, nest_ids, market_ids, instruments, x_names=None,
+                            exogenous_prices: bool = False) -> pd.DataFrame:
+    """pyBLP ``product_data`` for the nested logit of :func:`course_lib.nested_logit.berry_regression`.
+
+    Columns ``market_ids``, ``nesting_ids``, ``shares``, ``prices``, the characteristics (named
+    ``x_names``, default ``x0, x1, ...``) and ``demand_instruments0...`` (the excluded
+    instruments; with ``exogenous_prices`` the prices are appended as one more, since pyBLP
+    always treats ``prices`` as endogenous). pyBLP adds the exogenous columns of X1 to the
+    instruments itself, so its instrument set spans the same space as ``berry_regression``'s.
+    """
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    Z = np.asarray(instruments, dtype=float)
+    if Z.ndim == 1:
+        Z = Z[:, None]
+    prices = np.asarray(prices, dtype=float).ravel()
+    if exogenous_prices:
+        Z = np.column_stack([Z, prices])
+    x_names = [f"x{l}" for l in range(X.shape[1])] if x_names is None else list(x_names)
+    data = {"market_ids": np.asarray(market_ids).ravel(), "nesting_ids": np.asarray(nest_ids).ravel(),
+            "shares": np.asarray(shares, dtype=float).ravel(), "prices": prices}
+    data.update({name: X[:, l] for l, name in enumerate(x_names)})
+    data.update({f"demand_instruments{q}": Z[:, q] for q in range(Z.shape[1])})
+    return pd.DataFrame(data)
+
+
+def pyblp_nested_logit_solve(products: pd.DataFrame, x_names=("x0",), constant: bool = True, rho0=0.5,
+                             gtol: float = 1e-14, se_type: str = "robust", finite_differences: bool = True):
+    """Estimate the nested logit with known nests in pyBLP: one-step GMM with ``W = (Z'Z)^{-1}`` (2SLS).
+
+    pyBLP's ``rho_k = 1 - sigma_k`` (course_lib's sigma is the dissimilarity parameter), one per
+    nest in the order of the sorted unique ``nesting_ids``, bounded by pyBLP to [0, 0.99]. The
+    linear parameters (``1`` if ``constant``, ``prices``, then ``x_names``: pyBLP's order) are
+    concentrated out by linear IV given rho, and rho is found by L-BFGS-B; the objective is
+    quadratic in rho, so at an interior optimum this is exactly Berry's 2SLS regression.
+
+    Parameters
+    ----------
+    products : DataFrame
+        From :func:`pyblp_nested_logit_data`.
+    x_names : sequence of str
+        The characteristics in X1 (after ``prices``).
+    constant : bool
+        Include an intercept in X1.
+    rho0 : float or array_like
+        Starting rho, a scalar for every nest or one per sorted nest id.
+    gtol : float
+        L-BFGS-B's gradient tolerance.
+    se_type : str
+        pyBLP's ``se_type``; moments are not centred, so "robust" is the HC0 sandwich of
+        :func:`course_lib.iv.tsls`.
+    finite_differences : bool
+        pyBLP's option: with True (default) pyBLP computes delta by its closed-form nested-logit
+        inversion at every rho and the Jacobian of xi by central differences, which are exact up to
+        rounding because xi is linear in rho; with False it takes its market-by-market analytic
+        Jacobian path (the same estimates, much slower when BLAS threads compete for cores).
+
+    Returns
+    -------
+    pyblp.ProblemResults
+        ``beta`` (pyBLP order), ``rho`` (one per nest), their standard errors.
+    """
+    import pyblp
+
+    pyblp.options.verbose = False
+    formula = ("1 + " if constant else "0 + ") + " + ".join(["prices", *x_names])
+    problem = pyblp.Problem(pyblp.Formulation(formula), products)
+    H = problem.H
+    rho = np.broadcast_to(np.asarray(rho0, dtype=float).ravel(), (H,)).astype(float).reshape(H, 1)
+    ZD = problem.products.ZD
+    W = np.linalg.inv(ZD.T @ ZD)
+    return problem.solve(rho=rho, method="1s", W=W, center_moments=False, se_type=se_type,
+                         finite_differences=finite_differences, optimization=pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": 0}))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_vector, check_finite, check_method, check_shares
+from ._checks import as_matrix, as_vector, check_finite, check_method, check_shares
 
 __all__ = [
     "InversionResult",
@@ -43,12 +43,7 @@ METHODS = ("squarem", "simple")
 
 def _check_x2_sigma(X2, sigma, n_products: int):
     """X2 as a (J, K) finite array and sigma as K non-negative standard deviations."""
-    X2 = np.asarray(X2, dtype=float)
-    if X2.ndim == 1:
-        X2 = X2[:, None]
-    if X2.ndim != 2 or X2.shape[0] != n_products:
-        raise ValueError(f"X2 must have one row per product ({n_products}); got shape {X2.shape}.")
-    check_finite(X2, "X2")
+    X2 = as_matrix(X2, "X2", n_products, row="product")
     sigma = as_vector(sigma, "sigma")
     if len(sigma) != X2.shape[1]:
         raise ValueError(f"sigma has {len(sigma)} entries for {X2.shape[1]} columns of X2.")

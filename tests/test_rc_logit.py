@@ -204,7 +204,7 @@ def test_bad_inputs_raise(market17, zeta):
         rc.s_hat(np.zeros(3), X3, [-0.1, 0.1], zeta)
     with pytest.raises(ValueError, match="zeta must have one column per random coefficient"):
         rc.s_hat(np.zeros(3), X3, [0.1, 0.1], zeta[:, :1])
-    with pytest.raises(ValueError, match="X2 must have one row per product"):
+    with pytest.raises(ValueError, match=r"X2 must have 4 rows \(one per product\)"):
         rc.s_hat(np.zeros(4), X3, [0.1, 0.1], zeta)
     with pytest.raises(ValueError, match="sigma has 1 entries for 2 columns"):
         rc.s_hat(np.zeros(3), X3, [0.1], zeta)
