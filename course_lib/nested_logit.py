@@ -575,14 +575,18 @@ def berry_regression(
     Z = np.column_stack(exog + ([prices[:, None]] if exogenous_prices else []) + [Zx])
     iv = tsls(y, regressors, Z, names=names, cov_type=cov_type)
 
-    rho = pd.Series(iv.params[within_names].to_numpy(), index=pd.Index([_plain(k) for k in nests], name="nest"))
+    # Positions, not labels: the regressors are [exog, prices, within shares] in that order.
+    params, errors = iv.params.to_numpy(), iv.std_errors.to_numpy()
+    n_exog = len(exog_names)
+    nest_index = pd.Index([_plain(k) for k in nests], name="nest")
+    rho = pd.Series(params[n_exog + 1:], index=nest_index)
     sigma = 1.0 - rho
-    sigma_se = pd.Series(iv.std_errors[within_names].to_numpy(), index=rho.index)
-    delta = y - D @ rho.to_numpy()
+    sigma_se = pd.Series(errors[n_exog + 1:], index=nest_index)
+    delta = y - D @ params[n_exog + 1:]
     return NestedLogitResult(
-        beta=iv.params[exog_names].copy(),
-        alpha=float(iv.params["prices"]),
-        alpha_se=float(iv.std_errors["prices"]),
+        beta=iv.params.iloc[:n_exog].copy(),
+        alpha=float(params[n_exog]),
+        alpha_se=float(errors[n_exog]),
         sigma=sigma,
         sigma_se=sigma_se,
         rho=rho,

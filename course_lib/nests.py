@@ -347,6 +347,7 @@ class _Panel:
     market_ids: np.ndarray  # (M,)
     xx: np.ndarray  # (J, Q, Q) per-product sums of w w'
     xy: np.ndarray  # (J, Q) per-product sums of w y
+    yy: np.ndarray  # (J,) per-product sums of y^2
     y_mean: float
     w_mean: np.ndarray  # (Q,)
 
@@ -430,48 +431,92 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
     obs = (counts > 0).astype(float)
     xx = np.einsum("qjm,rjm->jqr", w, w)
     xy = np.einsum("qjm,jm->jq", w, y)
-    return _Panel(y, w, obs, products, markets, xx, xy, y_mean, w_mean)
+    yy = np.einsum("jm,jm->j", y, y)
+    return _Panel(y, w, obs, products, markets, xx, xy, yy, y_mean, w_mean)
+
+
+def _onehot(labels: np.ndarray, K: int) -> np.ndarray:
+    """(S, J) integer labels -> (S, J, K) float indicators."""
+    return np.stack([labels == k for k in range(K)], axis=-1).astype(float)
+
+
+def _group_sizes(labels: np.ndarray, K: int) -> np.ndarray:
+    """(S, J) integer labels -> (S, K) number of products in each group."""
+    S = labels.shape[0]
+    return np.bincount((labels + K * np.arange(S)[:, None]).ravel(), minlength=S * K).reshape(S, K)
+
+
+def _pick(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """values[s, j, labels[s, j]] for (S, J, K) values and (S, J) labels."""
+    return np.take_along_axis(values, labels[..., None], axis=2)[..., 0]
 
 
 def _fit_groups(panel: _Panel, onehot: np.ndarray):
-    r"""Group-wise least squares with group-by-market intercepts, given assignments.
+    r"""Group-wise least squares with group-by-market intercepts, for a batch of assignments.
 
-    For each group k the within (cell-demeaned) estimator
+    For each start s and group k the within (cell-demeaned) estimator
     :math:`\hat\beta^k = (\sum_{j \in k, m} \tilde w \tilde w')^{-1} \sum \tilde w \tilde y`,
     with tildes deviations from the (m, k) cell means, and
-    :math:`\hat\lambda_m^k = \bar y_{mk} - \hat\beta^{k\prime} \bar w_{mk}`; all groups and
-    markets at once from cell sums (matrix products with the one-hot assignment matrix).
+    :math:`\hat\lambda_m^k = \bar y_{mk} - \hat\beta^{k\prime} \bar w_{mk}`; all starts,
+    groups and markets at once from cell sums (matrix products with the one-hot
+    assignments ``onehot``, shape (S, J, K)). Returns beta (S, K, Q) and lambda (S, M, K),
+    NaN where a group has no product in a market.
     """
-    n = panel.obs.T @ onehot  # (M, K) products per cell
-    sum_y = panel.y.T @ onehot  # (M, K)
-    sum_w = np.matmul(panel.w.transpose(0, 2, 1), onehot)  # (Q, M, K)
+    S, J, K = onehot.shape
+    Q = panel.w.shape[0]
+    n = panel.obs.T @ onehot  # (S, M, K) products per cell
+    sum_y = panel.y.T @ onehot  # (S, M, K)
+    sum_w = panel.w.transpose(0, 2, 1)[None] @ onehot[:, None]  # (S, Q, M, K)
     inv_n = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)
-    sxx = np.einsum("jk,jqr->kqr", onehot, panel.xx)
-    sxy = onehot.T @ panel.xy  # (K, Q)
-    wxx = sxx - np.einsum("qmk,rmk,mk->kqr", sum_w, sum_w, inv_n)
-    wxy = sxy - np.einsum("qmk,mk,mk->kq", sum_w, sum_y, inv_n)
+    sxx = (onehot.transpose(0, 2, 1) @ panel.xx.reshape(J, Q * Q)).reshape(S, K, Q, Q)
+    sxy = onehot.transpose(0, 2, 1) @ panel.xy  # (S, K, Q)
+    weighted = sum_w * inv_n[:, None]  # (S, Q, M, K)
+    wxx = sxx - np.einsum("sqmk,srmk->skqr", weighted, sum_w)
+    wxy = sxy - np.einsum("sqmk,smk->skq", weighted, sum_y)
     # Pseudo-inverse: a group whose cells are all singletons has no within variation.
-    beta = np.einsum("kqr,kr->kq", np.linalg.pinv(wxx, rcond=1e-10, hermitian=True), wxy)
-    lam = (sum_y - np.einsum("qmk,kq->mk", sum_w, beta)) * inv_n
+    beta = (np.linalg.pinv(wxx, rcond=1e-10, hermitian=True) @ wxy[..., None])[..., 0]
+    lam = (sum_y - np.einsum("sqmk,skq->smk", sum_w, beta)) * inv_n
     lam = np.where(n > 0, lam, np.nan)
     return beta, lam
+
+
+def _filled(lam: np.ndarray) -> np.ndarray:
+    """Intercepts with each absent (market, group) cell set to the group's mean intercept."""
+    mean = np.nanmean(lam, axis=-2, keepdims=True)  # no group is empty in every market
+    return np.where(np.isnan(lam), mean, lam)
 
 
 def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
     r"""Sum of squared residuals of every product under every group's coefficients.
 
     .. math::
-        SSR_{jk} = \sum_{m: (j, m) \text{ observed}} (y_{jm} - \beta^{k\prime} w_{jm} - \lambda^k_m)^2.
+        SSR_{jk} = \sum_{m: (j, m) \text{ observed}} (y_{jm} - \beta^{k\prime} w_{jm} - \lambda^k_m)^2,
+
+    expanded into products of the panel's sums with the coefficients, so that the cost is
+    a few matrix products (no (S, J, M, K) array): with y and w zero where (j, m) is not
+    observed and :math:`o_{jm}` the indicator that it is,
+
+    .. math::
+        SSR_{jk} = \sum_m y_{jm}^2 - 2\beta^{k\prime} \sum_m w_{jm} y_{jm}
+        + \beta^{k\prime} \Big(\sum_m w_{jm} w_{jm}'\Big) \beta^k
+        - 2 \sum_m (y_{jm} - \beta^{k\prime} w_{jm}) \lambda^k_m
+        + \sum_m o_{jm} (\lambda^k_m)^2 .
 
     Where group k has no product in market m its intercept is not defined; the product is
     then charged the group's average intercept over the markets where it has one. Any fixed
     value keeps the algorithm monotone: the next least-squares step fits that cell's own
-    intercept and can only lower the objective.
+    intercept and can only lower the objective. Returns shape (S, J, K).
     """
-    filled = np.where(np.isnan(lam), np.nanmean(lam, axis=0, keepdims=True), lam)  # (M, K)
-    fitted = np.einsum("qjm,kq->jmk", panel.w, beta) + filled[None, :, :]
-    resid = panel.y[:, :, None] - fitted
-    return np.einsum("jmk,jm->jk", resid * resid, panel.obs)
+    lam = _filled(lam)  # (S, M, K)
+    S, K, Q = beta.shape
+    b_xy = panel.xy @ beta.transpose(0, 2, 1)  # (S, J, K)
+    bb = (beta[..., :, None] * beta[..., None, :]).reshape(S, K, Q * Q)
+    b_xx_b = panel.xx.reshape(-1, Q * Q) @ bb.transpose(0, 2, 1)  # (S, J, K)
+    y_lam = panel.y @ lam  # (S, J, K)
+    w_lam = panel.w[None] @ lam[:, None]  # (S, Q, J, K)
+    bw_lam = sum(w_lam[:, q] * beta[:, None, :, q] for q in range(Q))
+    lam2 = panel.obs @ (lam * lam)
+    return panel.yy[None, :, None] - 2 * b_xy + b_xx_b - 2 * (y_lam - bw_lam) + lam2
 
 
 def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.ndarray:
@@ -489,28 +534,63 @@ def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.nd
     return labels
 
 
-def _lloyd(panel: _Panel, labels: np.ndarray, K: int, max_iterations: int):
-    """Alternate least squares and reassignment from one start until no product moves."""
-    J = len(labels)
-    rows = np.arange(J)
-    history = []
-    converged = False
-    best = (np.inf, labels, None, None)
+def _no_empty_groups(labels: np.ndarray, cost: np.ndarray, K: int) -> np.ndarray:
+    """Apply :func:`_fill_empty_groups` to the starts (rows) that left a group empty."""
+    for s in np.flatnonzero((_group_sizes(labels, K) == 0).any(axis=1)):  # rare: only starts with a gap
+        labels[s] = _fill_empty_groups(labels[s], cost[s], K)
+    return labels
+
+
+def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
+    """Alternate least squares and reassignment from all starts at once until no product moves.
+
+    ``starts`` has shape (S, J). A start stops when no product changes group; a product
+    changes group only if another group fits it better by more than a rounding-level
+    margin, so that ties cannot make a start cycle. Returns, per start, the best
+    (objective, labels, beta, lambda) reached, the objective history, and whether it
+    converged.
+    """
+    S, J = starts.shape
+    labels = starts.copy()
+    active = np.ones(S, dtype=bool)
+    converged = np.zeros(S, dtype=bool)
+    histories = [[] for _ in range(S)]
+    best_objective = np.full(S, np.inf)
+    best_labels = labels.copy()
+    Q, M = panel.w.shape[0], panel.w.shape[2]
+    best_beta = np.zeros((S, K, Q))
+    best_lam = np.zeros((S, M, K))
+    margin = 1e-10 * (panel.yy + 1.0)  # (J,) rounding level of the expanded SSR
     for _ in range(max_iterations):
-        onehot = (labels[:, None] == np.arange(K)[None, :]).astype(float)
-        beta, lam = _fit_groups(panel, onehot)
-        ssr = _ssr_matrix(panel, beta, lam)
-        objective = float(ssr[rows, labels].sum())
-        history.append(objective)
-        if objective < best[0]:
-            best = (objective, labels, beta, lam)
-        new = np.argmin(ssr, axis=1)
-        new = _fill_empty_groups(new, ssr[rows, new], K)
-        if np.array_equal(new, labels) or objective > best[0]:
-            converged = np.array_equal(new, labels)
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
             break
-        labels = new
-    return best, np.array(history), converged
+        lab = labels[idx]
+        beta, lam = _fit_groups(panel, _onehot(lab, K))
+        ssr = _ssr_matrix(panel, beta, lam)  # (s, J, K)
+        current = _pick(ssr, lab)
+        objective = current.sum(axis=1)
+        for s, value in zip(idx, objective):  # S bookkeeping entries, not products
+            histories[s].append(float(value))
+        improved = objective < best_objective[idx]
+        rows = idx[improved]
+        best_objective[rows] = objective[improved]
+        best_labels[rows] = lab[improved]
+        best_beta[rows] = beta[improved]
+        best_lam[rows] = lam[improved]
+        new = np.argmin(ssr, axis=2)
+        new_ssr = _pick(ssr, new)
+        stay = current <= new_ssr + margin
+        new = np.where(stay, lab, new)
+        new = _no_empty_groups(new, np.where(stay, current, new_ssr), K)
+        same = (new == lab).all(axis=1)
+        converged[idx[same]] = True
+        # Stop a start that converged, or (a safeguard: it cannot happen in exact
+        # arithmetic) whose objective rose.
+        stop = same | ~improved
+        active[idx[stop]] = False
+        labels[idx[~stop]] = new[~stop]
+    return (best_objective, best_labels, best_beta, best_lam), [np.array(h) for h in histories], converged
 
 
 def _random_start(rng: np.random.Generator, J: int, K: int) -> np.ndarray:
@@ -543,27 +623,64 @@ def _product_features(panel: _Panel) -> np.ndarray:
     return (features - features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
 
 
-def _kmeans(features: np.ndarray, K: int, rng: np.random.Generator, iterations: int = 50) -> np.ndarray:
-    """Plain k-means (k-means++ seeding, Lloyd steps), vectorised over points and centres."""
-    J = len(features)
-    centres = [features[rng.integers(J)]]
-    for _ in range(1, K):  # K seeds
-        d2 = ((features[:, None, :] - np.array(centres)[None]) ** 2).sum(axis=2).min(axis=1)
-        total = d2.sum()
-        probabilities = d2 / total if total > 0 else np.full(J, 1.0 / J)
-        centres.append(features[rng.choice(J, p=probabilities)])
-    centres = np.array(centres)
-    labels = np.full(J, -1)
+def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """k-means (k-means++ seeding, Lloyd steps) on a batch of feature sets at once.
+
+    ``features`` has shape (S, J, F); ``uniforms`` (S, K) are the uniform draws that pick
+    each batch's K seeds (the first uniformly, the others with probability proportional to
+    the squared distance to the nearest seed already chosen). Returns labels (S, J).
+    """
+    S, J, _ = features.shape
+    rows = np.arange(S)
+    chosen = [np.minimum((uniforms[:, 0] * J).astype(int), J - 1)]
+    d2 = np.full((S, J), np.inf)
+    for k in range(1, K):  # K seeds
+        gap = features - features[rows, chosen[-1]][:, None]
+        d2 = np.minimum(d2, np.einsum("sjf,sjf->sj", gap, gap))
+        cdf = np.cumsum(d2, axis=1)
+        total = cdf[:, -1:]
+        # Where every point sits on a seed, fall back to a uniform pick.
+        cdf = np.where(total > 0, cdf / np.where(total > 0, total, 1.0), np.arange(1, J + 1) / J)
+        pick = (cdf < uniforms[:, k : k + 1]).sum(axis=1)
+        chosen.append(np.minimum(pick, J - 1))
+    centres = features[rows[:, None], np.column_stack(chosen)]  # (S, K, F)
+    labels = np.full((S, J), -1)
+    norms = np.einsum("sjf,sjf->sj", features, features)[..., None]
     for _ in range(iterations):
-        d2 = ((features[:, None, :] - centres[None]) ** 2).sum(axis=2)
-        new = np.argmin(d2, axis=1)
-        new = _fill_empty_groups(new, d2[np.arange(J), new], K)
+        # Squared distances |f|^2 - 2 f'c + |c|^2 by matrix products, shape (S, J, K).
+        d2 = norms - 2 * (features @ centres.transpose(0, 2, 1)) + np.einsum("skf,skf->sk", centres, centres)[:, None]
+        new = np.argmin(d2, axis=2)
+        new = _no_empty_groups(new, _pick(d2, new), K)
         if np.array_equal(new, labels):
             break
         labels = new
-        onehot = (labels[:, None] == np.arange(K)[None, :]).astype(float)
-        centres = (onehot.T @ features) / onehot.sum(axis=0)[:, None]
+        onehot = _onehot(labels, K)
+        centres = (onehot.transpose(0, 2, 1) @ features) / _group_sizes(labels, K)[..., None]
     return labels
+
+
+def _starts(panel: _Panel, K: int, n_starts: int, seed: int, perturbation: float) -> np.ndarray:
+    """The starting assignments, shape (n_starts, J); see :func:`classify` for the scheme.
+
+    Start s draws only from its own generator ``default_rng([seed, s])``, so the first n
+    starts are the same whatever ``n_starts`` is.
+    """
+    J = len(panel.product_ids)
+    starts = np.empty((n_starts, J), dtype=int)
+    kmeans = [s for s in range(n_starts) if s % 2 == 0 and K > 1]
+    features = _product_features(panel) if kmeans else None
+    noisy, uniforms = [], []
+    for s in range(n_starts):  # starts, never products or markets
+        rng = np.random.default_rng([seed, s])
+        if s in kmeans:
+            noise = perturbation * rng.standard_normal(features.shape) if s > 0 else 0.0
+            noisy.append(features + noise)
+            uniforms.append(rng.random(K))
+        else:
+            starts[s] = _random_start(rng, J, K)
+    if kmeans:
+        starts[kmeans] = _kmeans(np.array(noisy), K, np.array(uniforms))
+    return starts
 
 
 def classify(
@@ -667,22 +784,13 @@ def classify(
     if seed is None:
         seed = int(np.random.default_rng().integers(2**63))
 
-    features = None
-    results = []
-    for s in range(int(n_starts)):  # starts, never products or markets
-        rng = np.random.default_rng([int(seed), s])
-        if s % 2 == 1 or K == 1:
-            start = _random_start(rng, J, K)
-        else:
-            if features is None:
-                features = _product_features(panel)
-            noisy = features if s == 0 else features + perturbation * rng.standard_normal(features.shape)
-            start = _kmeans(noisy, K, rng)
-        results.append(_lloyd(panel, start, K, int(max_iterations)))
-
-    objectives = np.array([r[0][0] for r in results])
+    starts = _starts(panel, K, int(n_starts), int(seed), perturbation)
+    (objectives, all_labels, all_beta, all_lam), histories, converged = _lloyd(
+        panel, starts, K, int(max_iterations)
+    )
     best_start = int(np.argmin(objectives))
-    (objective, labels, beta, lam), _, _ = results[best_start]
+    objective, labels = objectives[best_start], all_labels[best_start]
+    beta, lam = all_beta[best_start], all_lam[best_start]
 
     # Canonical order: increasing slope on the first regressor, ties by smallest product index.
     first_product = np.array([np.flatnonzero(labels == k)[0] for k in range(K)])
@@ -698,9 +806,9 @@ def classify(
         labels=pd.Series(labels, index=pd.Index(panel.product_ids, name="product_ids"), name="group"),
         objective=float(objective),
         objectives=objectives,
-        iterations=np.array([len(r[1]) for r in results]),
-        converged=np.array([r[2] for r in results]),
-        histories=[r[1] for r in results],
+        iterations=np.array([len(h) for h in histories]),
+        converged=converged,
+        histories=histories,
         best_start=best_start,
         coefficients=pd.DataFrame(beta, index=groups, columns=list(regressors)),
         intercepts=pd.DataFrame(
