@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import pandas as pd
 
 from ._checks import as_matrix, as_vector, check_finite, check_method
@@ -82,9 +83,15 @@ def tsls(y, X, Z, names=None, cov_type: str = "robust") -> IVResult:
         names = [f"x{k}" for k in range(X.shape[1])]
     if len(names) != X.shape[1]:
         raise ValueError(f"names has {len(names)} entries for {X.shape[1]} columns of X.")
-    # First stage by least squares; X_hat = P_Z X without forming the N x N projection.
-    X_hat = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
-    rank = np.linalg.matrix_rank(X_hat)
+    # First stage: X_hat = P_Z X = Q Q'X with Q an orthonormal basis of the columns of Z
+    # (pivoted QR, dropping directions that collinear instruments do not span), without
+    # forming the N x N projection. rank(X_hat) = rank(Q'X), a small matrix.
+    Q, R, _ = scipy.linalg.qr(Z, mode="economic", pivoting=True)
+    diagonal = np.abs(np.diag(R))
+    Q = Q[:, diagonal > diagonal[0] * max(Z.shape) * np.finfo(float).eps]
+    QX = Q.T @ X
+    X_hat = Q @ QX
+    rank = np.linalg.matrix_rank(QX)
     if rank < X.shape[1]:
         raise ValueError(
             f"Underidentified: the instruments identify only {rank} of the {X.shape[1]} columns of X "

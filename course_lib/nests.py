@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from ._checks import _plain
-from .nested_logit import nested_logit_shares
+from .nested_logit import NestedLogitResult, berry_regression, nest_instruments, nested_logit_shares
 
 __all__ = [
     "NestedLogitSimulation",
@@ -51,6 +51,12 @@ __all__ = [
     "GFEResult",
     "classify",
     "matched_share",
+    "best_relabelling",
+    "TwoStepResult",
+    "two_step",
+    "CrossValidationResult",
+    "cross_validate",
+    "one_standard_error_rule",
 ]
 
 
@@ -333,7 +339,50 @@ class GFEResult:
 
     def labels_for(self, product_ids) -> np.ndarray:
         """The estimated group of each entry of ``product_ids`` (e.g. a data column)."""
-        return self.labels.loc[np.asarray(product_ids)].to_numpy()
+        index = self.labels.index.to_numpy()  # sorted unique product ids
+        ids = np.asarray(product_ids)
+        pos = np.clip(np.searchsorted(index, ids), 0, len(index) - 1)
+        if not np.array_equal(index[pos], ids):
+            unknown = ids[index[pos] != ids][0]
+            raise KeyError(f"Product {_plain(unknown)!r} was not classified.")
+        return self.labels.to_numpy()[pos]
+
+    def assign(self, data: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+        r"""Assign (new) products to the estimated groups, holding the group coefficients fixed.
+
+        Each product of ``data`` goes to the group whose slopes and market intercepts fit
+        its shares best, :math:`\hat k(j) = \arg\min_k \sum_m (y_{jm} - \hat\beta^{k\prime}
+        w_{jm} - \hat\lambda^k_m)^2`: the assignment step of :func:`classify`, applied to
+        products that the estimation did not see (cross-validation, entrants). Where a group
+        has no estimated intercept in a market (absent there, or a market the estimation
+        did not see), the product is charged the group's mean intercept, as in
+        :func:`classify`.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Long format with the columns :func:`classify` needs (``market_ids``,
+            ``product_ids``, ``shares``, the regressors, optionally ``outside_shares``).
+
+        Returns
+        -------
+        labels : pandas.Series
+            Best group of each product, indexed by product id.
+        ssr : pandas.DataFrame
+            Sum of squared residuals of each product (rows) under each group (columns).
+        """
+        panel = _build_panel(data, self.regressors)
+        beta = self.coefficients.to_numpy()  # (K, Q)
+        lam = self.intercepts.reindex(panel.market_ids).to_numpy()  # (M, K), NaN if unseen
+        if np.isnan(lam).all(axis=0).any():
+            lam = np.where(np.isnan(lam), self.intercepts.mean().to_numpy()[None, :], lam)
+        # Intercepts in the units of this panel's centred y and w (see _build_panel).
+        lam = lam - panel.y_mean + (beta @ panel.w_mean)[None, :]
+        ssr = _ssr_matrix(panel, beta[None], lam[None])[0]
+        index = pd.Index(panel.product_ids, name="product_ids")
+        groups = pd.Index(np.arange(self.K), name="group")
+        return (pd.Series(np.argmin(ssr, axis=1), index=index, name="group"),
+                pd.DataFrame(ssr, index=index, columns=groups))
 
 
 @dataclass
@@ -387,7 +436,7 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
             f"Share of product {_name(product_raw[i])} in market {_name(market_raw[i])} is "
             f"{shares[i]:.6g}; shares must be strictly positive (log 0 is undefined)."
         )
-    W = np.column_stack([data[c].to_numpy(dtype=float) for c in regressors])
+    W = np.column_stack([data[c].to_numpy(dtype=float) for c in regressors] or [np.zeros((len(data), 0))])
     bad = ~np.isfinite(W)
     if bad.any():
         i, q = (int(a[0]) for a in np.nonzero(bad))
@@ -407,12 +456,36 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
             f"{_name(markets[m])}; each product-market pair must be one row."
         )
     totals = np.bincount(m_idx, weights=shares, minlength=M)
-    if (totals >= 1).any():
-        m = int(np.flatnonzero(totals >= 1)[0])
-        raise ValueError(
-            f"Inside shares in market {_name(markets[m])} sum to {totals[m]:.6g} >= 1; "
-            "the outside good needs a positive share."
-        )
+    if "outside_shares" in data.columns:
+        # The outside share of the whole market, e.g. when data keep only some products.
+        s0_long = data["outside_shares"].to_numpy(dtype=float)
+        bad = ~(np.isfinite(s0_long) & (s0_long > 0) & (s0_long < 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"outside_shares in market {_name(market_raw[i])} is {s0_long[i]:.6g}; it must lie in (0, 1)."
+            )
+        s0 = np.full(M, np.nan)
+        s0[m_idx] = s0_long
+        if not np.array_equal(s0[m_idx], s0_long):
+            m = int(m_idx[np.flatnonzero(s0[m_idx] != s0_long)[0]])
+            raise ValueError(f"outside_shares differs across rows of market {_name(markets[m])}.")
+        over = totals + s0 > 1 + 1e-12
+        if over.any():
+            m = int(np.flatnonzero(over)[0])
+            raise ValueError(
+                f"Inside shares in market {_name(markets[m])} sum to {totals[m]:.6g}, which with the "
+                f"outside share {s0[m]:.6g} exceeds one."
+            )
+        log_s0 = np.log(s0)
+    else:
+        if (totals >= 1).any():
+            m = int(np.flatnonzero(totals >= 1)[0])
+            raise ValueError(
+                f"Inside shares in market {_name(markets[m])} sum to {totals[m]:.6g} >= 1; "
+                "the outside good needs a positive share."
+            )
+        log_s0 = np.log1p(-totals)
     n_markets = counts.sum(axis=1)
     if (n_markets < 2).any():
         j = int(np.flatnonzero(n_markets < 2)[0])
@@ -420,7 +493,7 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
             f"Product {_name(products[j])} is seen in {n_markets[j]} market(s); classification "
             "needs every product in at least two markets (drop it or pool markets)."
         )
-    y_long = np.log(shares) - np.log1p(-totals)[m_idx]  # log(s_jm / s_0m)
+    y_long = np.log(shares) - log_s0[m_idx]  # log(s_jm / s_0m)
     y_mean = float(y_long.mean())
     w_mean = W.mean(axis=0)
     # Centring leaves slopes unchanged (intercepts absorb it) and tames cancellation.
@@ -448,7 +521,23 @@ def _group_sizes(labels: np.ndarray, K: int) -> np.ndarray:
 
 def _pick(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """values[s, j, labels[s, j]] for (S, J, K) values and (S, J) labels."""
-    return np.take_along_axis(values, labels[..., None], axis=2)[..., 0]
+    S, J = labels.shape
+    return values.reshape(S * J, -1)[np.arange(S * J), labels.ravel()].reshape(S, J)
+
+
+def _pseudo_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r"""Minimum-norm solutions of the symmetric systems :math:`A x = b`, batched over leading axes.
+
+    :math:`x = V \Lambda^{+} V' b` from the eigendecomposition :math:`A = V \Lambda V'`, with
+    eigenvalues below :math:`10^{-10}` times the largest treated as zero: a group whose
+    cells are all singletons has no within variation, and its slopes are then set to 0
+    rather than to rounding noise.
+    """
+    values, vectors = np.linalg.eigh(A)
+    cutoff = 1e-10 * np.abs(values).max(axis=-1, keepdims=True)
+    inverse = np.divide(1.0, values, out=np.zeros_like(values), where=np.abs(values) > cutoff)
+    projected = (vectors.swapaxes(-1, -2) @ b[..., None])[..., 0]
+    return (vectors @ (inverse * projected)[..., None])[..., 0]
 
 
 def _fit_groups(panel: _Panel, onehot: np.ndarray):
@@ -473,8 +562,7 @@ def _fit_groups(panel: _Panel, onehot: np.ndarray):
     weighted = sum_w * inv_n[:, None]  # (S, Q, M, K)
     wxx = sxx - np.einsum("sqmk,srmk->skqr", weighted, sum_w)
     wxy = sxy - np.einsum("sqmk,smk->skq", weighted, sum_y)
-    # Pseudo-inverse: a group whose cells are all singletons has no within variation.
-    beta = (np.linalg.pinv(wxx, rcond=1e-10, hermitian=True) @ wxy[..., None])[..., 0]
+    beta = _pseudo_solve(wxx, wxy)
     lam = (sum_y - np.einsum("sqmk,skq->smk", sum_w, beta)) * inv_n
     lam = np.where(n > 0, lam, np.nan)
     return beta, lam
@@ -511,7 +599,7 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
     S, K, Q = beta.shape
     b_xy = panel.xy @ beta.transpose(0, 2, 1)  # (S, J, K)
     bb = (beta[..., :, None] * beta[..., None, :]).reshape(S, K, Q * Q)
-    b_xx_b = panel.xx.reshape(-1, Q * Q) @ bb.transpose(0, 2, 1)  # (S, J, K)
+    b_xx_b = panel.xx.reshape(len(panel.xx), Q * Q) @ bb.transpose(0, 2, 1)  # (S, J, K)
     y_lam = panel.y @ lam  # (S, J, K)
     w_lam = panel.w[None] @ lam[:, None]  # (S, Q, J, K)
     bw_lam = sum(w_lam[:, q] * beta[:, None, :, q] for q in range(Q))
@@ -616,8 +704,11 @@ def _product_features(panel: _Panel) -> np.ndarray:
     wxx = np.einsum("qjm,rjm->jqr", wc, wc)
     wxy = np.einsum("qjm,jm->jq", wc, y_net)
     Q = wxx.shape[1]
-    ridge = 1e-6 * (np.trace(wxx, axis1=1, axis2=2)[:, None, None] / Q + 1.0) * np.eye(Q)
-    slopes = np.linalg.solve(wxx + ridge, wxy[:, :, None])[:, :, 0]
+    if Q:
+        ridge = 1e-6 * (np.trace(wxx, axis1=1, axis2=2)[:, None, None] / Q + 1.0) * np.eye(Q)
+        slopes = np.linalg.solve(wxx + ridge, wxy[:, :, None])[:, :, 0]
+    else:
+        slopes = np.zeros((len(n), 0))
     features = np.column_stack([y_bar, w_bar.T, slopes])
     scale = features.std(axis=0)
     return (features - features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
@@ -734,7 +825,9 @@ def classify(
     ----------
     data : pandas.DataFrame
         Long format, one row per product-market pair: ``market_ids``, ``product_ids``,
-        ``shares`` (inside shares; the outside share is one minus their market sum) and the
+        ``shares`` (inside shares; the outside share is one minus their market sum, unless
+        an ``outside_shares`` column gives it, as when the data keep only some of a
+        market's products) and the
         ``regressors``.
     K : int
         Number of groups, 1 <= K < number of products.
@@ -743,7 +836,9 @@ def classify(
     seed : int or None
         Seed of the starts' generators.
     regressors : sequence of str
-        Columns of ``data`` with group-specific slopes; the first orders the groups.
+        Columns of ``data`` with group-specific slopes; the first orders the groups. May be
+        empty, ``()``: then only the group-by-market intercepts are fitted (the textbook
+        grouped fixed-effects model) and groups are ordered by their mean intercept.
     max_iterations : int
         Most least-squares steps per start.
     perturbation : float
@@ -764,8 +859,6 @@ def classify(
     if isinstance(regressors, str):
         regressors = (regressors,)
     regressors = tuple(regressors)
-    if len(regressors) == 0:
-        raise ValueError("regressors is empty; name at least one column, e.g. ('prices', 'x').")
     if len(set(regressors)) != len(regressors):
         raise ValueError(f"regressors repeats a column: {list(regressors)}.")
     if int(n_starts) != n_starts or n_starts < 1:
@@ -792,9 +885,11 @@ def classify(
     objective, labels = objectives[best_start], all_labels[best_start]
     beta, lam = all_beta[best_start], all_lam[best_start]
 
-    # Canonical order: increasing slope on the first regressor, ties by smallest product index.
+    # Canonical order: increasing slope on the first regressor (without regressors: increasing
+    # mean intercept), ties by smallest product index.
     first_product = np.array([np.flatnonzero(labels == k)[0] for k in range(K)])
-    order = np.lexsort((first_product, np.round(beta[:, 0], 12)))
+    key = beta[:, 0] if beta.shape[1] else np.nanmean(lam, axis=0)
+    order = np.lexsort((first_product, np.round(key, 12)))
     relabel = np.empty(K, dtype=int)
     relabel[order] = np.arange(K)
     labels = relabel[labels]
@@ -819,6 +914,35 @@ def classify(
     )
 
 
+def _aligned_labels(estimated, true):
+    """Two label vectors as arrays over the same products, checked."""
+    if isinstance(estimated, pd.Series) and isinstance(true, pd.Series):
+        if not estimated.index.equals(true.index):
+            if not estimated.index.sort_values().equals(true.index.sort_values()):
+                raise ValueError("estimated and true are Series over different product ids.")
+            true = true.loc[estimated.index]
+    est = np.asarray(estimated).ravel()
+    tru = np.asarray(true).ravel()
+    if len(est) != len(tru):
+        raise ValueError(f"Mismatched lengths: estimated has {len(est)} labels, true has {len(tru)}.")
+    if len(est) == 0:
+        raise ValueError("No labels to compare.")
+    if pd.isna(est).any() or pd.isna(tru).any():
+        raise ValueError("Labels contain missing values (NaN).")
+    return est, tru
+
+
+def _matching(estimated, true):
+    """Confusion matrix of two labellings and its maximum-weight one-to-one matching."""
+    est, tru = _aligned_labels(estimated, true)
+    e_values, e_idx = np.unique(est, return_inverse=True)
+    t_values, t_idx = np.unique(tru, return_inverse=True)
+    confusion = np.zeros((len(e_values), len(t_values)))
+    np.add.at(confusion, (e_idx, t_idx), 1)
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    return confusion, rows, cols, e_values, t_values
+
+
 def matched_share(estimated, true) -> float:
     r"""Share of products correctly classified under the best relabelling of the groups.
 
@@ -839,21 +963,269 @@ def matched_share(estimated, true) -> float:
     -------
     float
     """
-    if isinstance(estimated, pd.Series) and isinstance(true, pd.Series):
-        if not estimated.index.sort_values().equals(true.index.sort_values()):
-            raise ValueError("estimated and true are Series over different product ids.")
-        true = true.loc[estimated.index]
-    est = np.asarray(estimated).ravel()
-    tru = np.asarray(true).ravel()
-    if len(est) != len(tru):
-        raise ValueError(f"Mismatched lengths: estimated has {len(est)} labels, true has {len(tru)}.")
-    if len(est) == 0:
-        raise ValueError("No labels to compare.")
-    if pd.isna(est).any() or pd.isna(tru).any():
-        raise ValueError("Labels contain missing values (NaN).")
-    _, e_idx = np.unique(est, return_inverse=True)
-    _, t_idx = np.unique(tru, return_inverse=True)
-    confusion = np.zeros((e_idx.max() + 1, t_idx.max() + 1))
-    np.add.at(confusion, (e_idx, t_idx), 1)
-    rows, cols = linear_sum_assignment(confusion, maximize=True)
-    return float(confusion[rows, cols].sum() / len(est))
+    confusion, rows, cols, _, _ = _matching(estimated, true)
+    return float(confusion[rows, cols].sum() / confusion.sum())
+
+
+def best_relabelling(estimated, true) -> dict:
+    r"""The one-to-one map from estimated to true labels that matches the most products.
+
+    The permutation :math:`\pi` maximising :math:`\sum_j 1\{\pi(\hat k(j)) = k(j)\}` (the
+    Hungarian algorithm on the confusion matrix), as a dict ``{estimated label: true label}``;
+    :func:`matched_share` is the share of products it matches. Use it to compare group-level
+    estimates (such as each nest's sigma) with the truth in a simulation.
+    """
+    _, rows, cols, e_values, t_values = _matching(estimated, true)
+    return {_plain(e_values[r]): _plain(t_values[c]) for r, c in zip(rows, cols)}
+
+
+# ----------------------------------------------------------------------------------------
+# The two-step estimator
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TwoStepResult:
+    """Data-driven nests: the classification (step 1) and Berry's regression on it (step 2).
+
+    Attributes
+    ----------
+    classification : GFEResult
+        Step 1, the grouped fixed-effects classification.
+    estimates : NestedLogitResult
+        Step 2, the nested logit with the estimated nests as if they were known
+        (``estimates.sigma`` is indexed by estimated group, 0, ..., K-1).
+    nest_ids : ndarray, shape (N,)
+        The estimated nest of each row of the data.
+    """
+
+    classification: GFEResult
+    estimates: NestedLogitResult
+    nest_ids: np.ndarray
+
+
+def two_step(
+    data: pd.DataFrame,
+    K: int,
+    characteristics=("x",),
+    *,
+    exogenous_prices: bool = True,
+    price_instruments=(),
+    regressors=None,
+    constant: bool = False,
+    n_starts: int = 20,
+    seed=0,
+    cov_type: str = "robust",
+    **classify_options,
+) -> TwoStepResult:
+    r"""The slides' two-step estimator of the nested logit with nests learned from the data.
+
+    **Step 1** classifies products into K nests by :func:`classify`, on
+    ``regressors`` (default: price and ``characteristics`` when prices are exogenous; with
+    endogenous prices the price has no consistent slope, so name the regressors, e.g.
+    ``("z", "x")`` with the instrument z in place of the price, as the slides do).
+
+    **Step 2** estimates :math:`\beta` and :math:`\sigma` by Berry's (1994) regression
+    (:func:`course_lib.nested_logit.berry_regression`) with the estimated nests as if they
+    were known:
+
+    .. math::
+        \log \frac{s_{jm}}{s_{0m}} = x_{jm}\beta + \alpha p_{jm}
+        + (1 - \sigma_{\hat k(j)}) \log s_{jm|\hat k(j)} + \xi_{jm},
+
+    instrumenting each nest's log within-nest share with the slides' instrument
+    :math:`-\log \sum_{d \ne j, d \in \hat B_k} e^{x_{dm}}` of every characteristic
+    (:func:`course_lib.nested_logit.nest_instruments`) and, with endogenous prices, the
+    price with ``price_instruments``. Standard errors are those of step 2 alone: under
+    the slides' asymptotics (J, M growing) the estimated nests are the true ones with
+    probability approaching one, so step 1 does not change the limit distribution.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long format: ``market_ids``, ``product_ids``, ``shares``, ``prices``, the
+        ``characteristics``, the ``price_instruments`` and any ``regressors``.
+    K : int
+        Number of nests.
+    characteristics : sequence of str
+        Exogenous characteristics with a common coefficient in step 2.
+    exogenous_prices : bool
+        Treat prices as exogenous (the slides' first design).
+    price_instruments : sequence of str
+        Excluded instruments for the price (required when ``exogenous_prices`` is False).
+    regressors : sequence of str, optional
+        Step 1's regressors (see above).
+    constant : bool
+        Add an intercept in step 2 (the slides' design has none).
+    n_starts, seed, **classify_options
+        Passed to :func:`classify`.
+    cov_type : {"robust", "unadjusted"}
+        Step 2's standard errors.
+
+    Returns
+    -------
+    TwoStepResult
+    """
+    characteristics = (characteristics,) if isinstance(characteristics, str) else tuple(characteristics)
+    price_instruments = (price_instruments,) if isinstance(price_instruments, str) else tuple(price_instruments)
+    if not exogenous_prices and not price_instruments:
+        raise ValueError(
+            "With endogenous prices, name at least one excluded instrument for the price in "
+            "price_instruments (e.g. ('z',))."
+        )
+    if regressors is None:
+        if not exogenous_prices:
+            raise ValueError(
+                "With endogenous prices, classify on exogenous regressors: pass regressors, "
+                f"e.g. {(price_instruments[0], *characteristics)}."
+            )
+        regressors = ("prices", *characteristics)
+    missing = [c for c in ("prices", *characteristics, *price_instruments) if c not in data.columns]
+    if missing:
+        raise ValueError(f"data lacks the column(s) {missing}.")
+    result = classify(data, K, n_starts=n_starts, seed=seed, regressors=regressors, **classify_options)
+    nest_ids = result.labels_for(data["product_ids"])
+    X = data[list(characteristics)].to_numpy(dtype=float)
+    market_ids = data["market_ids"].to_numpy()
+    Z = nest_instruments(X, nest_ids, market_ids, names=characteristics)[0]
+    if price_instruments:
+        Z = np.column_stack([Z, data[list(price_instruments)].to_numpy(dtype=float)])
+    shares = data["shares"].to_numpy(dtype=float)
+    if "outside_shares" in data.columns:
+        raise ValueError(
+            "two_step's second step computes the outside share from the rows of data; "
+            "an outside_shares column is only supported by classify."
+        )
+    estimates = berry_regression(
+        shares, data["prices"].to_numpy(dtype=float), X, nest_ids, market_ids, Z,
+        x_names=list(characteristics), constant=constant, exogenous_prices=exogenous_prices,
+        cov_type=cov_type,
+    )
+    return TwoStepResult(classification=result, estimates=estimates, nest_ids=nest_ids)
+
+
+# ----------------------------------------------------------------------------------------
+# Choosing K
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CrossValidationResult:
+    r"""Out-of-sample fit of the classification for each number of groups.
+
+    Attributes
+    ----------
+    mse : pandas.DataFrame
+        :math:`MSE_n(k)`, folds (rows) by numbers of groups (columns).
+    mean_mse : pandas.Series
+        :math:`MSE(k) = \frac1N \sum_n MSE_n(k)`, indexed by k.
+    std_error : pandas.Series
+        Standard error of ``mean_mse`` across folds, :math:`s_k / \sqrt N` with :math:`s_k`
+        the standard deviation of :math:`MSE_n(k)` over the N folds.
+    selected_K : int
+        The number of groups chosen by :func:`one_standard_error_rule`.
+    folds : pandas.Series
+        Fold (0, ..., N-1) of each product, indexed by product id.
+    """
+
+    mse: pd.DataFrame
+    mean_mse: pd.Series
+    std_error: pd.Series
+    selected_K: int
+    folds: pd.Series
+
+
+def one_standard_error_rule(mean_mse: pd.Series, std_error: pd.Series) -> int:
+    r"""The smallest k whose cross-validated error is within one standard error of the best.
+
+    .. math::
+        k^* = \min\{k : MSE(k) \le MSE(\hat k) + \mathrm{se}(\hat k)\},
+        \qquad \hat k = \arg\min_k MSE(k),
+
+    the one-standard-error rule of Breiman et al. (1984) and Hastie, Tibshirani and Friedman
+    (2009, section 7.10). It makes the slides' elbow ("where the slope of MSE(k) changes")
+    precise: past the elbow one more group lowers the out-of-sample error by less than the
+    error's own noise across folds, so the curve is flat up to that noise.
+    """
+    best = mean_mse.idxmin()
+    within = mean_mse <= mean_mse[best] + std_error[best]
+    return int(mean_mse.index[within.to_numpy()].min())
+
+
+def cross_validate(
+    data: pd.DataFrame,
+    K_values=range(1, 7),
+    n_folds: int = 5,
+    seed=0,
+    regressors=("prices", "x"),
+    n_starts: int = 20,
+    **classify_options,
+) -> CrossValidationResult:
+    r"""Choose the number of nests by N-fold cross-validation over products (the slides' rule).
+
+    Products (not rows) are split at random into ``n_folds`` folds of (nearly) equal size.
+    For each fold :math:`P_n` and each k, :func:`classify` is run on the other products,
+    each held-out product is assigned to its best-fitting estimated group
+    (:meth:`GFEResult.assign`), and
+
+    .. math::
+        MSE_n(k) = \frac{1}{|\{(j, m): j \in P_n\}|} \sum_{j \in P_n} \sum_{m}
+        \big(y_{jm} - \hat\beta_{-n}^{\hat k(j)\prime} w_{jm} - \hat\lambda^{\hat k(j)}_{m,-n}\big)^2,
+
+    the mean over the held-out product-market pairs (the slides divide by J M, a constant
+    that does not change the choice). The outside share of every market is computed from
+    all products before the split, so a held-out product's y is the same as in the full
+    data. The number of nests is chosen from :math:`MSE(k) = \frac1N\sum_n MSE_n(k)` by
+    :func:`one_standard_error_rule`.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        As for :func:`classify`.
+    K_values : sequence of int
+        Numbers of groups to try.
+    n_folds : int
+        Number of folds N (at least 2).
+    seed : int
+        Seeds the split of products into folds and the classifications' starts.
+    regressors, n_starts, **classify_options
+        Passed to :func:`classify`.
+
+    Returns
+    -------
+    CrossValidationResult
+    """
+    K_values = sorted({int(k) for k in K_values})
+    if not K_values or K_values[0] < 1:
+        raise ValueError(f"K_values must be positive integers; got {K_values}.")
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise ValueError(f"n_folds must be an integer of at least 2; got {n_folds}.")
+    data = data.copy()
+    if "outside_shares" not in data.columns:
+        inside = data.groupby("market_ids")["shares"].transform("sum").to_numpy(dtype=float)
+        data["outside_shares"] = 1.0 - inside
+    # The full panel's checks, once (and the product ids) before any split.
+    product_ids = _build_panel(data, tuple(regressors)).product_ids
+    J = len(product_ids)
+    largest = J - -(-J // int(n_folds))  # products left for training by the largest fold
+    if max(K_values) >= largest:
+        raise ValueError(
+            f"K={max(K_values)} needs more than {largest} training products; use fewer groups "
+            "or fewer folds."
+        )
+    rng = np.random.default_rng(seed)
+    folds = pd.Series(rng.permutation(J) % int(n_folds), index=pd.Index(product_ids, name="product_ids"),
+                      name="fold")
+    held_out = folds.loc[data["product_ids"].to_numpy()].to_numpy()
+    mse = pd.DataFrame(index=pd.Index(range(int(n_folds)), name="fold"),
+                       columns=pd.Index(K_values, name="K"), dtype=float)
+    for n in range(int(n_folds)):  # folds x K classifications
+        train, test = data[held_out != n], data[held_out == n]
+        for k in K_values:
+            result = classify(train, k, n_starts=n_starts, seed=seed, regressors=regressors, **classify_options)
+            _, ssr = result.assign(test)
+            mse.loc[n, k] = ssr.min(axis=1).sum() / len(test)
+    mean_mse = mse.mean(axis=0)
+    std_error = mse.std(axis=0, ddof=1) / np.sqrt(int(n_folds))
+    return CrossValidationResult(mse=mse, mean_mse=mean_mse, std_error=std_error,
+                                 selected_K=one_standard_error_rule(mean_mse, std_error), folds=folds)

@@ -1,0 +1,275 @@
+r"""The slides' Monte Carlo of the two-step data-driven-nests estimator.
+
+Each replication draws a panel from :func:`course_lib.nests.simulate_nested_logit` (the
+slides' design, or our endogenous-price design), runs :func:`course_lib.nests.two_step`
+with K = 3, and records the matched share and the estimates of
+:math:`(\beta_p, \beta_x, \sigma_1, \sigma_2, \sigma_3)`, each :math:`\hat\sigma` reported
+for the true nest its estimated group is matched to (:func:`course_lib.nests.best_relabelling`).
+A cell is 50 replications at one (J, M); a table is the nine cells
+:math:`J \in \{100, 500, 1000\} \times M \in \{10, 50, 100\}`.
+
+Replications run in parallel through joblib (``n_jobs`` local processes by default). Any
+joblib backend works, among them Dask's: start a ``dask.distributed.Client`` and pass
+``backend="dask"`` (or ``--dask-scheduler ADDRESS`` on the command line) to spread the
+replications over a cluster. Every replication has its own seed, derived from
+(design, J, M, replication), so results do not depend on the backend, the number of
+workers or the order in which replications finish.
+
+Run ``python -m course_lib.monte_carlo`` to write both tables to ``data/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .nests import best_relabelling, matched_share, simulate_nested_logit, two_step
+
+__all__ = [
+    "J_VALUES",
+    "M_VALUES",
+    "ESTIMATES",
+    "RESULTS_DIR",
+    "replication",
+    "run_cell",
+    "summarize",
+    "run_table",
+    "load_slides_tables",
+    "load_results",
+]
+
+J_VALUES = (100, 500, 1000)
+M_VALUES = (10, 50, 100)
+#: The slides' parameters, in the slides' column order, with their true values.
+ESTIMATES = {"beta_p": -1.0, "beta_x": 1.0, "sigma_1": 0.2, "sigma_2": 0.3, "sigma_3": 0.6}
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "data" / "results"
+_DESIGN_SEED = 20240501  # the root of every replication's seed
+N_STARTS = 10  # starting values of the classification in every replication
+
+
+def _seed(endogenous: bool, J: int, M: int, r: int) -> list:
+    """The seed sequence of replication r of cell (J, M) of one design."""
+    return [_DESIGN_SEED, int(endogenous), int(J), int(M), int(r)]
+
+
+def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int = N_STARTS) -> dict:
+    r"""One replication: simulate, classify, estimate, compare with the truth.
+
+    The exogenous design classifies on (p, x) and treats prices as exogenous in step 2;
+    the endogenous design classifies on (z, x) and instruments the price with z in step 2
+    (:func:`course_lib.nests.two_step`). The within-nest shares are instrumented by the
+    slides' :math:`-\log \sum_{d \ne j, d \in \hat B_k} e^{x_{dm}}` in both.
+
+    Returns
+    -------
+    dict
+        ``replication``, ``matched`` (share of products in their true nest under the best
+        relabelling), the estimates ``beta_p, beta_x, sigma_1, sigma_2, sigma_3`` (sigma of
+        the true nests 1, 2, 3, i.e. of sigma = 0.2, 0.3, 0.6) and ``seconds``, the
+        replication's own wall time (simulation included).
+    """
+    start = time.perf_counter()
+    sim = simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous)
+    if endogenous:
+        fit = two_step(sim.data, 3, exogenous_prices=False, price_instruments=("z",),
+                       regressors=("z", "x"), n_starts=n_starts, seed=r)
+    else:
+        fit = two_step(sim.data, 3, n_starts=n_starts, seed=r)
+    labels = fit.classification.labels
+    to_true = best_relabelling(labels, sim.nests)
+    sigma = np.full(3, np.nan)  # by true nest; NaN if a true nest got no estimated group
+    for group, value in fit.estimates.sigma.items():
+        if group in to_true:
+            sigma[to_true[group]] = value
+    return {
+        "replication": int(r),
+        "matched": matched_share(labels, sim.nests),
+        "beta_p": fit.estimates.alpha,
+        "beta_x": float(fit.estimates.beta["x"]),
+        "sigma_1": sigma[0],
+        "sigma_2": sigma[1],
+        "sigma_3": sigma[2],
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _replications(J, M, rs, endogenous, n_starts):
+    """A batch of replications in one task (amortises the dispatch cost of small cells)."""
+    return [replication(J, M, r, endogenous, n_starts) for r in rs]
+
+
+def run_cell(
+    J: int,
+    M: int,
+    endogenous: bool = False,
+    replications: int = 50,
+    n_jobs: int | None = None,
+    backend: str | None = None,
+    progress: bool = True,
+    n_starts: int = N_STARTS,
+) -> tuple[pd.DataFrame, float]:
+    """Run one cell's replications in parallel.
+
+    Parameters
+    ----------
+    J, M : int
+        Products and markets.
+    endogenous : bool
+        Our endogenous-price design instead of the slides' exogenous one.
+    replications : int
+        Number of replications (50 in the slides).
+    n_jobs : int, optional
+        Parallel workers (default: the number of CPU cores); 1 runs in this process.
+    backend : str, optional
+        A joblib backend, e.g. ``"dask"`` with a ``dask.distributed.Client`` running.
+    progress : bool
+        Show a progress bar (tqdm) over replications.
+    n_starts : int
+        Starting values of each classification.
+
+    Returns
+    -------
+    reps : pandas.DataFrame
+        One row per replication (see :func:`replication`).
+    seconds : float
+        Wall time of the whole cell.
+    """
+    from joblib import Parallel, delayed, parallel_config
+    from tqdm.auto import tqdm
+
+    n_jobs = os.cpu_count() if n_jobs is None else int(n_jobs)
+    label = f"{'endogenous' if endogenous else 'exogenous'} J={J} M={M}"
+    start = time.perf_counter()
+    if n_jobs == 1 and backend is None:
+        rows = [replication(J, M, r, endogenous, n_starts)
+                for r in tqdm(range(replications), desc=label, disable=not progress, leave=False)]
+    else:
+        # A few batches per worker: few dispatches for small cells, balanced load for large.
+        size = max(1, -(-replications // (4 * n_jobs)))
+        batches = [range(a, min(a + size, replications)) for a in range(0, replications, size)]
+        with parallel_config(backend=backend) if backend else parallel_config():
+            tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_replications)(J, M, rs, endogenous, n_starts) for rs in batches
+            )
+            rows = []
+            with tqdm(total=replications, desc=label, disable=not progress, leave=False) as bar:
+                for batch in tasks:
+                    rows += batch
+                    bar.update(len(batch))
+    seconds = time.perf_counter() - start
+    return pd.DataFrame(rows), seconds
+
+
+def summarize(reps: pd.DataFrame) -> pd.Series:
+    """A cell's row of the slides' table: mean matched share, mean and sd of each estimate.
+
+    Standard deviations are across replications with ``ddof=1``; a sigma that is NaN in a
+    replication (its true nest matched no estimated group) is left out of that sigma's
+    mean and sd, and ``unmatched_nests`` counts such cases.
+    """
+    out = {"matched": reps["matched"].mean()}
+    for name in ESTIMATES:
+        out[f"mean_{name}"] = reps[name].mean()
+    for name in ESTIMATES:
+        out[f"sd_{name}"] = reps[name].std(ddof=1)
+    out["unmatched_nests"] = int(reps[[f"sigma_{k}" for k in (1, 2, 3)]].isna().to_numpy().sum())
+    return pd.Series(out)
+
+
+def run_table(
+    endogenous: bool = False,
+    J_values=J_VALUES,
+    M_values=M_VALUES,
+    replications: int = 50,
+    n_jobs: int | None = None,
+    backend: str | None = None,
+    progress: bool = True,
+    n_starts: int = N_STARTS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All cells of one table.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per cell: ``J, M, replications, seconds`` (the cell's wall time with
+        ``n_jobs`` workers), ``replication_seconds`` (the sum of the replications' own wall
+        times, about what one core would need) and :func:`summarize`'s columns.
+    reps : pandas.DataFrame
+        Every replication, with its cell's ``J`` and ``M``.
+    """
+    rows, all_reps = [], []
+    for J in J_values:
+        for M in M_values:
+            reps, seconds = run_cell(J, M, endogenous, replications, n_jobs, backend, progress, n_starts)
+            rows.append(pd.concat([
+                pd.Series({"J": J, "M": M, "replications": replications, "seconds": seconds,
+                           "replication_seconds": reps["seconds"].sum()}),
+                summarize(reps),
+            ]))
+            all_reps.append(reps.assign(J=J, M=M))
+    table = pd.DataFrame(rows)
+    for column in ("J", "M", "replications", "unmatched_nests"):
+        table[column] = table[column].astype(int)
+    reps = pd.concat(all_reps, ignore_index=True)
+    return table, reps[["J", "M", *[c for c in reps.columns if c not in ("J", "M")]]]
+
+
+def _results_path(design: str, kind: str, directory=None) -> Path:
+    return Path(directory or RESULTS_DIR) / f"nests_mc_{design}_{kind}.csv"
+
+
+def load_results(endogenous: bool = False, directory=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored table and replications of one design (written by ``python -m course_lib.monte_carlo``)."""
+    design = "endogenous" if endogenous else "exogenous"
+    return (pd.read_csv(_results_path(design, "table", directory)),
+            pd.read_csv(_results_path(design, "replications", directory)))
+
+
+def load_slides_tables() -> pd.DataFrame:
+    """The slides' two tables as published (``data/results/slides_tables.csv``), runtimes in seconds.
+
+    ``runtime`` is the slides' mm:ss; ``runtime_s`` its value in seconds, read as the total
+    for the cell's 50 replications (the conservative reading when comparing speeds).
+    """
+    slides = pd.read_csv(RESULTS_DIR / "slides_tables.csv", dtype={"runtime": str})
+    minutes_seconds = slides["runtime"].str.split(":", expand=True).astype(int)
+    slides.insert(4, "runtime_s", 60 * minutes_seconds[0] + minutes_seconds[1])
+    return slides
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory", nargs="?", default=str(RESULTS_DIR), help="where to write the CSV files")
+    parser.add_argument("--design", choices=("exogenous", "endogenous", "both"), default="both")
+    parser.add_argument("--replications", type=int, default=50)
+    parser.add_argument("--n-jobs", type=int, default=None, help="local workers (default: all cores)")
+    parser.add_argument("--dask-scheduler", default=None,
+                        help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786 (joblib's dask backend)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    backend = None
+    if args.dask_scheduler:
+        from dask.distributed import Client
+
+        Client(args.dask_scheduler)  # joblib's dask backend uses the current client
+        backend = "dask"
+    designs = {"exogenous": [False], "endogenous": [True], "both": [False, True]}[args.design]
+    Path(args.directory).mkdir(parents=True, exist_ok=True)
+    for endogenous in designs:
+        design = "endogenous" if endogenous else "exogenous"
+        table, reps = run_table(endogenous, replications=args.replications, n_jobs=args.n_jobs,
+                                backend=backend, progress=not args.no_progress)
+        table.to_csv(_results_path(design, "table", args.directory), index=False, float_format="%.17g")
+        reps.to_csv(_results_path(design, "replications", args.directory), index=False, float_format="%.17g")
+        print(f"{design}: {table['seconds'].sum():.1f} s for {len(table)} cells")
+        print(table.drop(columns=["replications"]).round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
