@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all venv book test execute data serve clean
+.PHONY: all venv book test execute data monte-carlo serve clean
 
 all: book
 
@@ -37,6 +37,10 @@ execute: venv
 ## data: regenerate the motorcycle data byte for byte
 data: venv
 	$(BIN)/python -m course_lib.simulate data
+
+## monte-carlo: rerun the data-driven-nests Monte Carlo tables into data/results/ (a few minutes)
+monte-carlo: venv
+	$(BIN)/python -m course_lib.monte_carlo data/results
 
 ## serve: serve the built book on http://localhost:8000
 serve:

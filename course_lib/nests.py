@@ -533,6 +533,8 @@ def _pseudo_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     cells are all singletons has no within variation, and its slopes are then set to 0
     rather than to rounding noise.
     """
+    if A.shape[-1] == 0:  # no regressors: nothing to solve
+        return np.zeros(b.shape)
     values, vectors = np.linalg.eigh(A)
     cutoff = 1e-10 * np.abs(values).max(axis=-1, keepdims=True)
     inverse = np.divide(1.0, values, out=np.zeros_like(values), where=np.abs(values) > cutoff)

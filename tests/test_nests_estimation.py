@@ -1,0 +1,225 @@
+"""Tests of the two-step estimator, cross-validation for K and the Monte Carlo of course_lib."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib import monte_carlo
+from course_lib.nested_logit import berry_regression, nest_instruments
+from course_lib.nests import (
+    best_relabelling,
+    classify,
+    cross_validate,
+    matched_share,
+    one_standard_error_rule,
+    simulate_nested_logit,
+    two_step,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Two-step estimator
+# ---------------------------------------------------------------------------------------
+
+
+def test_two_step_equals_berry_with_true_nests_when_classification_is_perfect():
+    sim = simulate_nested_logit(J=200, M=40, seed=21)
+    fit = two_step(sim.data, 3, n_starts=10)
+    assert matched_share(fit.classification.labels, sim.nests) == 1.0
+    d = sim.data
+    truth = np.array([sim.beta_x, sim.beta_p, *sim.sigma])
+    known = berry_regression(d["shares"], d["prices"], d["x"], d["nesting_ids"], d["market_ids"],
+                             nest_instruments(d["x"], d["nesting_ids"], d["market_ids"], names=["x"])[0],
+                             x_names=["x"], constant=False, exogenous_prices=True)
+    # Canonical order puts the groups in the order of sigma, the true nests' order here.
+    np.testing.assert_array_equal(fit.nest_ids, d["nesting_ids"].to_numpy())
+    pd.testing.assert_frame_equal(fit.estimates.table(), known.table(), rtol=1e-12)
+    table = fit.estimates.table()
+    t = (table["estimate"].to_numpy() - truth) / table["std. error"].to_numpy()
+    assert np.all(np.abs(t) < 3.5), t
+
+
+def test_two_step_endogenous_prices_with_instrument():
+    sim = simulate_nested_logit(J=200, M=40, seed=22, endogenous=True)
+    fit = two_step(sim.data, 3, exogenous_prices=False, price_instruments="z", regressors=("z", "x"),
+                   n_starts=10)
+    assert matched_share(fit.classification.labels, sim.nests) == 1.0
+    table = fit.estimates.table()
+    truth = np.array([sim.beta_x, sim.beta_p, *sim.sigma])
+    t = (table["estimate"].to_numpy() - truth) / table["std. error"].to_numpy()
+    assert np.all(np.abs(t) < 3.5), t
+    # Treating the endogenous price as exogenous biases alpha (corr(p, xi) > 0 in the design).
+    naive = two_step(sim.data, 3, regressors=("z", "x"), n_starts=10)
+    assert naive.estimates.alpha > fit.estimates.alpha + 5 * fit.estimates.alpha_se
+
+
+def test_two_step_bad_inputs():
+    d = simulate_nested_logit(J=30, M=5, seed=0, endogenous=True).data
+    with pytest.raises(ValueError, match="price_instruments"):
+        two_step(d, 3, exogenous_prices=False)
+    with pytest.raises(ValueError, match="classify on exogenous regressors"):
+        two_step(d, 3, exogenous_prices=False, price_instruments=("z",))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['w'\]"):
+        two_step(d, 3, characteristics=("w",))
+    with pytest.raises(ValueError, match="K=30"):
+        two_step(d, 30)
+
+
+# ---------------------------------------------------------------------------------------
+# Assigning products to estimated groups; outside shares given
+# ---------------------------------------------------------------------------------------
+
+
+def test_assign_reproduces_the_classification_and_classifies_new_products():
+    sim = simulate_nested_logit(J=250, M=30, seed=23)
+    d = sim.data
+    res = classify(d, 3, n_starts=10)
+    labels, ssr = res.assign(d)
+    pd.testing.assert_series_equal(labels, res.labels)  # a converged start: each product at its argmin
+    assert ssr.to_numpy()[np.arange(len(labels)), labels.to_numpy()].sum() == pytest.approx(res.objective, rel=1e-9)
+    # Fit on 200 products; the other 50 are assigned with the estimated coefficients.
+    s0 = 1 - d.groupby("market_ids")["shares"].transform("sum")
+    d = d.assign(outside_shares=s0)
+    train, test = d[d["product_ids"] < 200], d[d["product_ids"] >= 200]
+    new_labels, _ = classify(train, 3, n_starts=10).assign(test)
+    assert matched_share(new_labels, sim.nests.loc[new_labels.index]) == 1.0
+
+
+def test_outside_shares_column_gives_the_full_market_outcome():
+    sim = simulate_nested_logit(J=40, M=6, seed=24)
+    d = sim.data
+    s0 = 1 - d.groupby("market_ids")["shares"].transform("sum")
+    sub = d.assign(outside_shares=s0)[d["product_ids"] < 20]
+    res = classify(sub, K=1, n_starts=2)
+    y = np.log(sub["shares"] / sub["outside_shares"])
+    X = np.column_stack([sub["prices"], sub["x"], pd.get_dummies(sub["market_ids"]).to_numpy(float)])
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    np.testing.assert_allclose(res.coefficients.iloc[0].to_numpy(), coef[:2], rtol=1e-10)
+    # Without the column, the outside share of the subset would be wrong (larger).
+    plain = classify(sub.drop(columns="outside_shares"), K=1, n_starts=2)
+    assert not np.allclose(plain.intercepts.to_numpy(), res.intercepts.to_numpy())
+
+
+def test_outside_shares_bad_values():
+    d = simulate_nested_logit(J=10, M=3, seed=25).data
+    s0 = 1 - d.groupby("market_ids")["shares"].transform("sum")
+    bad = d.assign(outside_shares=s0)
+    bad.loc[0, "outside_shares"] = 0.5 * bad.loc[0, "outside_shares"]
+    with pytest.raises(ValueError, match="differs across rows of market 0"):
+        classify(bad, 2)
+    with pytest.raises(ValueError, match="must lie in"):
+        classify(d.assign(outside_shares=0.0), 2)
+    with pytest.raises(ValueError, match="exceeds one"):
+        classify(d.assign(outside_shares=0.999), 2)
+
+
+def test_intercept_only_classification():
+    """The textbook GFE model y = lambda^k(j) + noise (no regressors) separates two groups."""
+    rng = np.random.default_rng(26)
+    J, M = 300, 30
+    k = rng.integers(0, 2, J)
+    y = np.array([0.0, 1.5])[k][:, None] + rng.standard_normal((J, M))
+    s = np.exp(y) / (1 + np.exp(y).sum(axis=0))
+    d = pd.DataFrame({"market_ids": np.repeat(np.arange(M), J), "product_ids": np.tile(np.arange(J), M),
+                      "shares": s.T.ravel()})
+    res = classify(d, 2, regressors=(), n_starts=6)
+    assert res.coefficients.shape == (2, 0)
+    assert matched_share(res.labels, k) == 1.0
+    np.testing.assert_allclose(res.intercepts.mean().to_numpy(), [0.0, 1.5], atol=0.1)
+
+
+def test_best_relabelling():
+    true = np.array([0, 0, 1, 1, 2, 2, 2])
+    est = np.array(["b", "b", "c", "c", "a", "a", "c"])
+    assert best_relabelling(est, true) == {"b": 0, "c": 1, "a": 2}
+    assert matched_share(est, true) == pytest.approx(6 / 7)
+
+
+# ---------------------------------------------------------------------------------------
+# Cross-validation for K
+# ---------------------------------------------------------------------------------------
+
+
+def test_cross_validation_picks_the_true_K():
+    sim = simulate_nested_logit(J=100, M=50, seed=1)
+    cv = cross_validate(sim.data, K_values=range(1, 6), n_folds=5, seed=0, n_starts=6)
+    assert cv.selected_K == 3
+    assert cv.mse.shape == (5, 5)
+    assert cv.mean_mse[1] > cv.mean_mse[2] > cv.mean_mse[3]
+    assert sorted(cv.folds.value_counts()) == [20] * 5
+    # Past K = 3 the error is flat: within a standard error of K = 3's.
+    assert np.all(np.abs(cv.mean_mse.loc[4:] - cv.mean_mse[3]) < 2 * cv.std_error[3])
+
+
+def test_one_standard_error_rule():
+    mean = pd.Series([10.0, 5.0, 3.0, 2.9, 2.8], index=[1, 2, 3, 4, 5])
+    se = pd.Series([1.0, 0.5, 0.3, 0.3, 0.25], index=mean.index)
+    assert one_standard_error_rule(mean, se) == 3  # 3.0 <= 2.8 + 0.25
+    assert one_standard_error_rule(mean, se * 0.1) == 5
+
+
+def test_cross_validation_bad_inputs():
+    d = simulate_nested_logit(J=20, M=4, seed=2).data
+    with pytest.raises(ValueError, match="n_folds"):
+        cross_validate(d, n_folds=1)
+    with pytest.raises(ValueError, match="training products"):
+        cross_validate(d, K_values=range(1, 17), n_folds=5)
+    with pytest.raises(ValueError, match="positive integers"):
+        cross_validate(d, K_values=[0, 1, 2])
+
+
+# ---------------------------------------------------------------------------------------
+# Monte Carlo
+# ---------------------------------------------------------------------------------------
+
+_NUMBERS = ["matched", "beta_p", "beta_x", "sigma_1", "sigma_2", "sigma_3"]
+
+
+def test_replication_is_seeded_and_backend_free():
+    a = monte_carlo.replication(100, 10, 3)
+    b = monte_carlo.replication(100, 10, 3)
+    assert {k: a[k] for k in _NUMBERS} == {k: b[k] for k in _NUMBERS}
+    serial, _ = monte_carlo.run_cell(100, 10, replications=4, n_jobs=1, progress=False)
+    parallel, _ = monte_carlo.run_cell(100, 10, replications=4, n_jobs=2, progress=False)
+    pd.testing.assert_frame_equal(serial[_NUMBERS], parallel[_NUMBERS])
+    assert serial.loc[3, "beta_p"] == a["beta_p"]
+
+
+def test_dask_backend_gives_the_same_replications():
+    distributed = pytest.importorskip("dask.distributed", reason="dask[distributed] is pinned in requirements.txt")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
+        reps, _ = monte_carlo.run_cell(100, 10, replications=3, n_jobs=2, backend="dask", progress=False)
+    serial, _ = monte_carlo.run_cell(100, 10, replications=3, n_jobs=1, progress=False)
+    pd.testing.assert_frame_equal(reps[_NUMBERS], serial[_NUMBERS])
+
+
+@pytest.mark.parametrize("endogenous", [False, True])
+def test_stored_monte_carlo_cell_reproduces(endogenous):
+    """Re-run the smallest cell of each stored table: every replication and the summary row."""
+    table, stored = monte_carlo.load_results(endogenous)
+    reps, _ = monte_carlo.run_cell(100, 10, endogenous, replications=50, n_jobs=1, progress=False)
+    cell = stored[(stored["J"] == 100) & (stored["M"] == 10)].reset_index(drop=True)
+    assert len(cell) == 50
+    np.testing.assert_array_equal(reps["matched"], cell["matched"])
+    np.testing.assert_allclose(reps[_NUMBERS[1:]], cell[_NUMBERS[1:]], rtol=1e-9, atol=1e-12)
+    row = table[(table["J"] == 100) & (table["M"] == 10)].iloc[0]
+    summary = monte_carlo.summarize(reps)
+    np.testing.assert_allclose(summary.to_numpy(float), row[summary.index].to_numpy(float), rtol=1e-9)
+
+
+def test_stored_tables_are_complete():
+    for endogenous in (False, True):
+        table, reps = monte_carlo.load_results(endogenous)
+        cells = set(zip(table["J"], table["M"]))
+        assert cells == {(J, M) for J in monte_carlo.J_VALUES for M in monte_carlo.M_VALUES}
+        assert (table["replications"] == 50).all() and len(reps) == 50 * 9
+        assert reps[_NUMBERS].notna().all().all()
+
+
+def test_slides_tables():
+    slides = monte_carlo.load_slides_tables()
+    assert len(slides) == 18
+    row = slides[(slides["table"] == "exogenous") & (slides["J"] == 500) & (slides["M"] == 100)].iloc[0]
+    assert row["runtime"] == "29:24" and row["runtime_s"] == 1764
