@@ -51,6 +51,7 @@ from .iv import IVResult, tsls
 
 __all__ = [
     "nested_logit_shares",
+    "log_inclusive_values",
     "within_nest_shares",
     "nested_logit_inversion",
     "nested_logit_elasticities",
@@ -130,6 +131,44 @@ def _sigma_per_nest(sigma, nests: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- shares
 
 
+def _log_inclusive(v: np.ndarray, cell: np.ndarray, n_cells: int):
+    """log IV of every (market, nest) cell and log s_{j|k} of every row, by log-sum-exp of v."""
+    top = np.full(n_cells, -np.inf)
+    np.maximum.at(top, cell, v)
+    v_rel = v - top[cell]  # shift each cell by its maximum
+    log_sum = np.log(np.bincount(cell, weights=np.exp(v_rel), minlength=n_cells))
+    return top + log_sum, v_rel - log_sum[cell]
+
+
+def log_inclusive_values(delta, nest_ids, sigma, market_ids=None) -> np.ndarray:
+    r"""Log inclusive value of each product's nest in its market, on every row.
+
+    .. math::
+        \log IV_{k m} = \log \sum_{d \in B_k,\ d \text{ sold in } m} e^{\delta_{dm} / \sigma_k},
+        \qquad k = k(j),
+
+    by log-sum-exp (finite for any finite delta). The slides' group-by-market intercepts
+    are :math:`\lambda^k_m = (\sigma_k - 1) \log IV_{km}`.
+
+    Parameters
+    ----------
+    delta, nest_ids, sigma, market_ids
+        As in :func:`nested_logit_shares`.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+    """
+    delta = as_vector(delta, "delta")
+    check_finite(delta, "delta")
+    n = len(delta)
+    nest_ids = _ids(nest_ids, n, "nest_ids")
+    market_ids = _ids(market_ids, n, "market_ids")
+    nests, nest_pos, _, cell, n_cells, _, _ = _groups(nest_ids, market_ids)
+    sig = _sigma_per_nest(sigma, nests)
+    return _log_inclusive(delta / sig[nest_pos], cell, n_cells)[0][cell]
+
+
 def nested_logit_shares(delta, nest_ids, sigma, market_ids=None) -> np.ndarray:
     r"""Nested-logit market shares, the outside good alone in its own nest.
 
@@ -178,15 +217,10 @@ def nested_logit_shares(delta, nest_ids, sigma, market_ids=None) -> np.ndarray:
     market_ids = _ids(market_ids, n, "market_ids")
     nests, nest_pos, _, cell, n_cells, cell_market, cell_nest = _groups(nest_ids, market_ids)
     sig = _sigma_per_nest(sigma, nests)
-    v = delta / sig[nest_pos]
-    # Shift each cell by its maximum and each market by its largest inclusive value (or 0, the
-    # outside good's), and subtract the shifts before adding the logs, to keep rounding small.
-    top = np.full(n_cells, -np.inf)
-    np.maximum.at(top, cell, v)
-    v_rel = v - top[cell]
-    log_sum = np.log(np.bincount(cell, weights=np.exp(v_rel), minlength=n_cells))
-    log_within = v_rel - log_sum[cell]                        # log s_{j|k}
-    inclusive = sig[cell_nest] * (top + log_sum)              # sigma_k log IV_k = log IV_k^{sigma_k}
+    log_iv, log_within = _log_inclusive(delta / sig[nest_pos], cell, n_cells)
+    # Shift each market by its largest inclusive value (or 0, the outside good's), and
+    # subtract the shift before adding the logs, to keep rounding small.
+    inclusive = sig[cell_nest] * log_iv                       # sigma_k log IV_k = log IV_k^{sigma_k}
     n_markets = cell_market.max() + 1 if n_cells else 0
     m_top = np.zeros(n_markets)                               # the outside good's 0 is in the max
     np.maximum.at(m_top, cell_market, inclusive)

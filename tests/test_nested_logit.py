@@ -341,3 +341,24 @@ def test_other_bad_inputs_raise():
     with pytest.raises(ValueError, match="Underidentified"):
         d = simulate(3, J=30, M=4)
         nl.berry_regression(d["shares"], d["prices"], d["x"], d["nest_ids"], d["market_ids"])
+
+
+def test_log_inclusive_values_match_the_definition_and_the_shares():
+    rng = np.random.default_rng(31)
+    n = 40
+    delta = rng.normal(size=n) * 3
+    nest_ids = rng.integers(0, 3, n)
+    market_ids = np.repeat([0, 1], n // 2)
+    sigma = np.array([0.2, 0.5, 0.9])
+    log_iv = nl.log_inclusive_values(delta, nest_ids, sigma, market_ids)
+    for m in (0, 1):
+        for k in range(3):
+            rows = (market_ids == m) & (nest_ids == k)
+            np.testing.assert_allclose(log_iv[rows], np.log(np.exp(delta[rows] / sigma[k]).sum()), rtol=1e-13)
+    # log s_j = delta_j / sigma_k + (sigma_k - 1) log IV_k - log(1 + sum_l IV_l^sigma_l)
+    s = nl.nested_logit_shares(delta, nest_ids, sigma, market_ids)
+    s0 = 1 - np.bincount(market_ids, weights=s)[market_ids]
+    sig = sigma[nest_ids]
+    np.testing.assert_allclose(np.log(s / s0), delta / sig + (sig - 1) * log_iv, atol=1e-12)
+    # Finite for huge utilities.
+    assert np.isfinite(nl.log_inclusive_values(np.array([800.0, 799.0]), [0, 0], 0.1)).all()
