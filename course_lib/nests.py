@@ -50,6 +50,7 @@ __all__ = [
     "simulate_nested_logit",
     "GFEResult",
     "classify",
+    "fit_assignment",
     "matched_share",
     "best_relabelling",
     "TwoStepResult",
@@ -323,6 +324,11 @@ class GFEResult:
         group has no product in the market.
     regressors : tuple of str
     K : int
+    alone : pandas.Series
+        For each product, the number of markets in which it is the only product of its
+        group. There the group's intercept fits it exactly (zero residual), so such markets
+        say nothing about its group. It happens only in unbalanced panels, where a group
+        can be absent from a market; a product alone in many markets deserves a look.
     """
 
     labels: pd.Series
@@ -336,6 +342,7 @@ class GFEResult:
     intercepts: pd.DataFrame
     regressors: tuple
     K: int
+    alone: pd.Series = None
 
     def labels_for(self, product_ids) -> np.ndarray:
         """The estimated group of each entry of ``product_ids`` (e.g. a data column)."""
@@ -812,7 +819,12 @@ def classify(
     from a market, where it then has no intercept. In step (b) a product sold in a market
     where group k has no product is charged k's average intercept there (a fixed value,
     so the next step (a), which fits that cell's own intercept, still lowers the
-    objective).
+    objective). A caution for such panels: where a product is the only one of its group in
+    a market, that cell's intercept fits it exactly, so a group absent from a market offers
+    a perfect fit there to any product that joins it. The objective can then prefer to put
+    a product in a group it does not belong to; ``GFEResult.alone`` counts, for each
+    product, the markets where it is alone in its group (always 0 in balanced panels with
+    groups of two or more products).
 
     Starts, each with its own generator ``np.random.default_rng([seed, s])`` for start s
     (so the first n starts do not depend on ``n_starts``, and more starts never give a
@@ -894,14 +906,22 @@ def classify(
     order = np.lexsort((first_product, np.round(key, 12)))
     relabel = np.empty(K, dtype=int)
     relabel[order] = np.arange(K)
-    labels = relabel[labels]
-    beta, lam = beta[order], lam[:, order]
-    lam_original = lam + panel.y_mean - (beta @ panel.w_mean)[None, :]  # undo the centring
+    return _gfe_result(panel, relabel[labels], beta[order], lam[:, order], regressors, objectives,
+                       histories, converged, best_start)
 
+
+def _gfe_result(panel: _Panel, labels, beta, lam, regressors, objectives, histories, converged,
+                best_start) -> GFEResult:
+    """Package one assignment and its fit (centred units) as a GFEResult in the data's units."""
+    K = beta.shape[0]
+    lam_original = lam + panel.y_mean - (beta @ panel.w_mean)[None, :]  # undo the centring
+    cell_size = (panel.obs.T @ _onehot(labels[None], K)[0])  # (M, K) products per cell
+    alone = ((cell_size[:, labels].T == 1) & (panel.obs > 0)).sum(axis=1)
+    products = pd.Index(panel.product_ids, name="product_ids")
     groups = pd.Index(np.arange(K), name="group")
     return GFEResult(
-        labels=pd.Series(labels, index=pd.Index(panel.product_ids, name="product_ids"), name="group"),
-        objective=float(objective),
+        labels=pd.Series(labels, index=products, name="group"),
+        objective=float(objectives[best_start]),
         objectives=objectives,
         iterations=np.array([len(h) for h in histories]),
         converged=converged,
@@ -913,7 +933,61 @@ def classify(
         ),
         regressors=regressors,
         K=K,
+        alone=pd.Series(alone, index=products, name="alone"),
     )
+
+
+def fit_assignment(data: pd.DataFrame, labels, regressors=("prices", "x")) -> GFEResult:
+    r"""Step (a) of :func:`classify` for a given assignment: group-wise least squares.
+
+    For the assignment :math:`k(\cdot)` given by ``labels``, the group slopes and the
+    group-by-market intercepts that minimise
+
+    .. math::
+        Q = \sum_{(j, m) \text{ observed}}
+        \Big(y_{jm} - \beta^{k(j)\prime} w_{jm} - \lambda_m^{k(j)}\Big)^2,
+
+    and the minimum, ``objective``; no product changes group. With
+    :meth:`GFEResult.assign` (step (b)) it lets you run the algorithm by hand, or evaluate
+    the objective at any assignment, e.g. the true nests in a simulation.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        As for :func:`classify`.
+    labels : pandas.Series or array_like
+        The group (0, ..., K-1) of each product: a Series indexed by product id, or an
+        array in the order of the sorted product ids.
+    regressors : sequence of str
+        As for :func:`classify`.
+
+    Returns
+    -------
+    GFEResult
+        The groups keep the given labels (no canonical reordering); ``objectives`` and
+        ``histories`` hold the one objective.
+    """
+    regressors = (regressors,) if isinstance(regressors, str) else tuple(regressors)
+    panel = _build_panel(data, regressors)
+    J = len(panel.product_ids)
+    if isinstance(labels, pd.Series):
+        missing = panel.product_ids[~np.isin(panel.product_ids, labels.index)]
+        if len(missing):
+            raise ValueError(f"labels has no group for product {_name(missing[0])}.")
+        labels = labels.loc[panel.product_ids]
+    labels = np.asarray(labels).ravel()
+    if len(labels) != J:
+        raise ValueError(f"labels has {len(labels)} entries for {J} products.")
+    if pd.isna(labels).any() or not np.all(np.equal(np.mod(labels, 1), 0)) or labels.min() < 0:
+        raise ValueError("labels must be non-negative integers 0, ..., K-1.")
+    labels = labels.astype(int)
+    K = int(labels.max()) + 1
+    if (np.bincount(labels, minlength=K) == 0).any():
+        raise ValueError(f"Group {int(np.flatnonzero(np.bincount(labels, minlength=K) == 0)[0])} has no product.")
+    beta, lam = _fit_groups(panel, _onehot(labels[None], K))
+    objective = float(_pick(_ssr_matrix(panel, beta, lam), labels[None]).sum())
+    return _gfe_result(panel, labels, beta[0], lam[0], regressors, np.array([objective]),
+                       [np.array([objective])], np.array([False]), 0)
 
 
 def _aligned_labels(estimated, true):

@@ -11,6 +11,7 @@ from course_lib.nested_logit import berry_regression, nest_instruments
 from course_lib.nests import (
     best_relabelling,
     classify,
+    fit_assignment,
     cross_validate,
     matched_share,
     one_standard_error_rule,
@@ -223,3 +224,49 @@ def test_slides_tables():
     assert len(slides) == 18
     row = slides[(slides["table"] == "exogenous") & (slides["J"] == 500) & (slides["M"] == 100)].iloc[0]
     assert row["runtime"] == "29:24" and row["runtime_s"] == 1764
+
+
+# ---------------------------------------------------------------------------------------
+# Step (a) for a given assignment; products alone in their group
+# ---------------------------------------------------------------------------------------
+
+
+def test_fit_assignment_reproduces_classify_and_runs_the_algorithm_by_hand():
+    sim = simulate_nested_logit(J=120, M=15, seed=27)
+    d = sim.data
+    res = classify(d, 3, n_starts=6)
+    again = fit_assignment(d, res.labels)
+    assert again.objective == pytest.approx(res.objective, rel=1e-10)
+    pd.testing.assert_frame_equal(again.coefficients, res.coefficients, rtol=1e-9)
+    pd.testing.assert_frame_equal(again.intercepts, res.intercepts, rtol=1e-9, atol=1e-9)
+    assert (res.alone == 0).all()
+    # By hand from a random assignment: (a) fit, (b) reassign, until nothing moves.
+    labels = pd.Series(np.random.default_rng(0).integers(0, 3, 120), index=res.labels.index)
+    objectives = []
+    for _ in range(50):
+        step = fit_assignment(d, labels)
+        objectives.append(step.objective)
+        new, _ = step.assign(d)
+        if new.equals(labels):
+            break
+        labels = new
+    assert np.all(np.diff(objectives) <= 1e-9 * objectives[0])
+    assert objectives[-1] >= res.objective * (1 - 1e-12)
+    # Bad labels.
+    with pytest.raises(ValueError, match="entries for 120 products"):
+        fit_assignment(d, [0, 1])
+    with pytest.raises(ValueError, match="Group 1 has no product"):
+        fit_assignment(d, np.where(res.labels.to_numpy() == 1, 2, res.labels.to_numpy()))
+
+
+def test_alone_counts_markets_where_a_product_is_alone_in_its_group():
+    sim = simulate_nested_logit(J=40, M=6, seed=28)
+    d = sim.data
+    # Product 0 in group 3 by itself: alone in all 6 markets; group 3 is absent from none.
+    labels = sim.nests.copy()
+    labels.loc[0] = 3
+    res = fit_assignment(d, labels)
+    assert res.alone.loc[0] == 6 and (res.alone.drop(0) == 0).all()
+    # Its residuals are exactly zero: the free fit the classify docstring warns about.
+    _, ssr = res.assign(d)
+    assert ssr.loc[0, 3] == pytest.approx(0.0, abs=1e-9)
