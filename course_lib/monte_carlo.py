@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .nests import best_relabelling, matched_share, simulate_nested_logit, two_step
+from .nests import best_relabelling, classify, matched_share, simulate_nested_logit, two_step
 
 __all__ = [
     "J_VALUES",
@@ -57,13 +57,20 @@ def _seed(endogenous: bool, J: int, M: int, r: int) -> list:
     return [_DESIGN_SEED, int(endogenous), int(J), int(M), int(r)]
 
 
-def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int = N_STARTS) -> dict:
+def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int = N_STARTS,
+                **design) -> dict:
     r"""One replication: simulate, classify, estimate, compare with the truth.
 
     The exogenous design classifies on (p, x) and treats prices as exogenous in step 2;
     the endogenous design classifies on (z, x) and instruments the price with z in step 2
     (:func:`course_lib.nests.two_step`). The within-nest shares are instrumented by the
-    slides' :math:`-\log \sum_{d \ne j, d \in \hat B_k} e^{x_{dm}}` in both.
+    slides' :math:`-\log \sum_{d \ne j, d \in \hat B_k} e^{x_{dm}}` in both. Keyword
+    arguments in ``design`` (e.g. ``sigma``, ``instrument_strength``) go to
+    :func:`course_lib.nests.simulate_nested_logit`, for experiments beyond the slides' design.
+
+    A replication whose estimated nests leave step 2 unidentified (a group that never has
+    two products in one market; possible with very few starts or markets) is recorded with
+    NaN estimates rather than stopping the whole cell.
 
     Returns
     -------
@@ -71,31 +78,53 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
         ``replication``, ``matched`` (share of products in their true nest under the best
         relabelling), the estimates ``beta_p, beta_x, sigma_1, sigma_2, sigma_3`` (sigma of
         the true nests 1, 2, 3, i.e. of sigma = 0.2, 0.3, 0.6) and ``seconds``, the
-        replication's own wall time (simulation included).
+        replication's own wall time (simulation included); ``beta_p_se``, the step-2
+        standard error of ``beta_p``.
     """
     start = time.perf_counter()
-    sim = simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous)
-    if endogenous:
-        fit = two_step(sim.data, 3, exogenous_prices=False, price_instruments=("z",),
-                       regressors=("z", "x"), n_starts=n_starts, seed=r)
+    sim = simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
+    K = len(sim.sigma)
+    options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
+               if endogenous else {})
+    sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
+    try:
+        fit = two_step(sim.data, K, n_starts=n_starts, seed=r, **options)
+    except ValueError as error:
+        if "never has two products" not in str(error):
+            raise
+        labels = classify(sim.data, K, n_starts=n_starts, seed=r,
+                          regressors=options.get("regressors", ("prices", "x"))).labels
+        beta_p = beta_x = beta_p_se = np.nan
     else:
-        fit = two_step(sim.data, 3, n_starts=n_starts, seed=r)
-    labels = fit.classification.labels
-    to_true = best_relabelling(labels, sim.nests)
-    sigma = np.full(3, np.nan)  # by true nest; NaN if a true nest got no estimated group
-    for group, value in fit.estimates.sigma.items():
-        if group in to_true:
-            sigma[to_true[group]] = value
+        labels = fit.classification.labels
+        to_true = best_relabelling(labels, sim.nests)
+        for group, value in fit.estimates.sigma.items():
+            if group in to_true:
+                sigma[to_true[group]] = value
+        beta_p, beta_p_se = fit.estimates.alpha, fit.estimates.alpha_se
+        beta_x = float(fit.estimates.beta["x"])
     return {
         "replication": int(r),
         "matched": matched_share(labels, sim.nests),
-        "beta_p": fit.estimates.alpha,
-        "beta_x": float(fit.estimates.beta["x"]),
-        "sigma_1": sigma[0],
-        "sigma_2": sigma[1],
-        "sigma_3": sigma[2],
+        "beta_p": beta_p,
+        "beta_x": beta_x,
+        **{f"sigma_{k + 1}": sigma[k] for k in range(K)},
+        "beta_p_se": beta_p_se,
         "seconds": time.perf_counter() - start,
     }
+
+
+class _NoBar:
+    """Stands in for a tqdm bar when progress is off."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
 
 
 def _replications(J, M, rs, endogenous, n_starts):
@@ -140,7 +169,12 @@ def run_cell(
         Wall time of the whole cell.
     """
     from joblib import Parallel, delayed, parallel_config
-    from tqdm.auto import tqdm
+
+    if progress:
+        from tqdm.auto import tqdm
+    else:
+        def tqdm(iterable=None, **_):  # no bar, and no tqdm import (no widget warning)
+            return _NoBar() if iterable is None else iterable
 
     n_jobs = os.cpu_count() if n_jobs is None else int(n_jobs)
     label = f"{'endogenous' if endogenous else 'exogenous'} J={J} M={M}"

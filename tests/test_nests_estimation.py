@@ -270,3 +270,15 @@ def test_alone_counts_markets_where_a_product_is_alone_in_its_group():
     # Its residuals are exactly zero: the free fit the classify docstring warns about.
     _, ssr = res.assign(d)
     assert ssr.loc[0, 3] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_replication_with_unidentified_second_step_records_nan():
+    """One start, few markets: replication 6 of the endogenous (100, 10) cell ends with a group
+    that never has two products in one market; the replication records NaN, the cell goes on."""
+    out = monte_carlo.replication(100, 10, 6, endogenous=True, n_starts=1)
+    assert np.isnan(out["beta_p"]) and np.isnan(out["sigma_1"]) and 0 < out["matched"] < 1
+    reps, _ = monte_carlo.run_cell(100, 10, True, replications=7, n_jobs=1, progress=False, n_starts=1)
+    assert reps["beta_p"].isna().sum() >= 1 and reps["beta_p"].notna().sum() >= 5
+    # Design settings pass through to the simulation.
+    weak = monte_carlo.replication(100, 10, 0, endogenous=True, instrument_strength=0.3)
+    assert weak["beta_p"] != monte_carlo.replication(100, 10, 0, endogenous=True)["beta_p"]
