@@ -40,6 +40,7 @@ meant (and omits :math:`\xi`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -535,7 +536,8 @@ def berry_regression(
     :math:`\mathrm{se}(\hat\sigma_k) = \mathrm{se}(\hat\rho_k)` exactly. The log within-nest
     shares are endogenous (they contain :math:`\xi_{jm}`), and so are prices unless
     ``exogenous_prices``. Unlike pyBLP (which bounds :math:`\rho_k` to [0, 0.99]) the
-    regression does not restrict :math:`\hat\sigma_k` to (0, 1]; at an interior optimum the
+    regression does not restrict :math:`\hat\sigma_k` to (0, 1] (it warns when an estimate
+    falls outside); at an interior optimum the
     two coincide: pyBLP's one-step GMM with :math:`W = (Z'Z)^{-1}` is this 2SLS with
     :math:`\beta, \alpha` concentrated out.
 
@@ -615,6 +617,15 @@ def berry_regression(
     nest_index = pd.Index([_plain(k) for k in nests], name="nest")
     rho = pd.Series(params[n_exog + 1:], index=nest_index)
     sigma = 1.0 - rho
+    outside = sigma[(sigma <= 0) | (sigma > 1)]
+    if len(outside):
+        warnings.warn(
+            f"Estimated sigma outside (0, 1] for nest(s) {[_plain(k) for k in outside.index]} "
+            f"({', '.join(f'{v:.4g}' for v in outside)}): the estimates are not a nested logit "
+            "consistent with utility maximisation (misspecified nests, e.g. too many of them, or weak "
+            "instruments).",
+            stacklevel=2,
+        )
     sigma_se = pd.Series(errors[n_exog + 1:], index=nest_index)
     delta = y - D @ params[n_exog + 1:]
     return NestedLogitResult(

@@ -254,8 +254,10 @@ def test_berry_recovers_truth_endogenous_prices():
     assert abs(r.beta["1"] - 0.5) < 4 * r.iv.std_errors["1"]
     assert np.all(np.abs(r.sigma.to_numpy() - SIGMA) < 4 * r.sigma_se.to_numpy())
     # OLS-style treatment of prices as exogenous is biased: it misses alpha by many standard errors.
-    biased = nl.berry_regression(d["shares"], d["prices"], d["x"], d["nest_ids"], d["market_ids"],
-                                 np.column_stack([Z, d["w"]]), exogenous_prices=True)
+    # Here it also pushes a sigma above one, which berry_regression flags.
+    with pytest.warns(UserWarning, match=r"sigma outside \(0, 1\]"):
+        biased = nl.berry_regression(d["shares"], d["prices"], d["x"], d["nest_ids"], d["market_ids"],
+                                     np.column_stack([Z, d["w"]]), exogenous_prices=True)
     assert abs(biased.alpha + 1.0) > 10 * biased.alpha_se
 
 
