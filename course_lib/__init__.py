@@ -9,7 +9,11 @@ Modules, one idea each:
 - :mod:`course_lib.nested_logit`: nested-logit shares, inversion, elasticities, the slides'
   instrument and Berry's 2SLS with known nests (sigma_k dissimilarity; pyBLP's rho = 1 - sigma).
 - :mod:`course_lib.nests`: data-driven nests: the slides' simulation designs, grouped
-  fixed-effects classification, matched share.
+  fixed-effects classification, the two-step estimator, cross-validation for K.
+- :mod:`course_lib.nest_extensions`: the slides' extensions: Type II EV (Frechet) errors,
+  observed consumer types, two-level nests, a one-step alternative.
+- :mod:`course_lib.monte_carlo`: the slides' Monte Carlo tables (joblib, optional Dask);
+  ``python -m course_lib.monte_carlo`` writes them to data/results/.
 - :mod:`course_lib.rc_logit`: the random-coefficients logit in one market: shares,
   their derivatives, and the BLP contraction (simple and SQUAREM).
 - :mod:`course_lib.gmm`: the RC-logit GMM problem on all markets: objective, analytic
@@ -20,7 +24,8 @@ Modules, one idea each:
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
 
-from . import data, gmm, iv, logit, nested_logit, nests, rc_logit, supply
+from . import data, gmm, iv, logit, monte_carlo, nest_extensions, nested_logit, nests, rc_logit, supply
 
-__all__ = ["data", "gmm", "iv", "logit", "nested_logit", "nests", "rc_logit", "supply"]
+__all__ = ["data", "gmm", "iv", "logit", "monte_carlo", "nest_extensions", "nested_logit", "nests",
+           "rc_logit", "supply"]
 __version__ = "0.1.0"

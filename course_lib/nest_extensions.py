@@ -36,7 +36,8 @@ construction of nested Gumbel shocks from positive stable draws, one or two leve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,8 @@ from ._checks import _plain, as_matrix, as_vector, check_finite
 from .iv import IVResult, tsls
 from .nested_logit import (
     NestedLogitResult,
+    _ids,
+    _log_inclusive,
     berry_regression,
     nest_instruments,
     nested_logit_shares,
@@ -54,6 +57,7 @@ from .nests import GFEResult, classify, simulate_nested_logit
 
 __all__ = [
     "gev_shocks",
+    "log_positive_stable",
     "ExtensionSimulation",
     "frechet_shares",
     "simulate_frechet",
@@ -115,21 +119,18 @@ def _cells(*ids):
     return cell, len(first), first
 
 
-def _cell_logsumexp(v: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
-    r""":math:`\log \sum_{i \in c} e^{v_i}` for every cell c, shifted by the cell's maximum."""
-    top = np.full(n_cells, -np.inf)
-    np.maximum.at(top, cell, v)
-    return top + np.log(np.bincount(cell, weights=np.exp(v - top[cell]), minlength=n_cells))
-
-
-def _positive_stable(index: float, size, rng: np.random.Generator) -> np.ndarray:
+def log_positive_stable(index: float, size, rng: np.random.Generator) -> np.ndarray:
     r"""Logs of positive stable draws, :math:`E[e^{-sW}] = e^{-s^{a}}`, index a in (0, 1].
+
+    The common factor of a nest's shocks in Cardell's construction (see :func:`gev_shocks`).
 
     Kanter's (1975) representation from :math:`U \sim \mathcal U(0, \pi)` and
     :math:`E \sim \mathrm{Exp}(1)`:
     :math:`W = \sin(aU) \sin(U)^{-1/a} (\sin((1 - a)U)/E)^{(1 - a)/a}`, computed in logs.
     With a = 1, W = 1.
     """
+    if not 0 < index <= 1:
+        raise ValueError(f"The index of a positive stable law must lie in (0, 1]; got {index}.")
     u = rng.uniform(0.0, np.pi, size)
     e = rng.exponential(1.0, size)
     if index == 1.0:
@@ -151,15 +152,6 @@ def _sigma_array(sigma, n: int, name: str) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name}[{i}] is {values[i]}; dissimilarity parameters must lie in (0, 1].")
     return values
-
-
-def _ids(ids, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(ids).ravel() if ids is not None else np.zeros(n, dtype=int)
-    if len(arr) != n:
-        raise ValueError(f"{name} has {len(arr)} entries for {n} products (one per product).")
-    if pd.isna(arr).any():
-        raise ValueError(f"{name} has a missing value at position {int(np.flatnonzero(pd.isna(arr))[0])}.")
-    return arr
 
 
 def _columns(data, needed, who: str) -> None:
@@ -271,7 +263,7 @@ def gev_shocks(n: int, nest_ids, sigma, seed=None, upper_ids=None, sigma_upper=N
         if sigma_upper is not None:
             raise ValueError("sigma_upper given without upper_ids.")
         for k in range(len(nests)):  # nests, not products
-            eps[:, 1:][:, pos == k] += sig[k] * _positive_stable(sig[k], n, rng)[:, None]
+            eps[:, 1:][:, pos == k] += sig[k] * log_positive_stable(sig[k], n, rng)[:, None]
         return eps
     if sigma_upper is None:
         raise ValueError("upper_ids given without sigma_upper.")
@@ -285,9 +277,9 @@ def gev_shocks(n: int, nest_ids, sigma, seed=None, upper_ids=None, sigma_upper=N
         raise ValueError(f"sigma of lower nest {_plain(nests[k])!r} exceeds its upper nest's; the model needs "
                          "sigma_k <= sigma_n to be consistent with utility maximisation.")
     for k in range(len(nests)):
-        eps[:, 1:][:, pos == k] += sig[k] * _positive_stable(min(ratio[k], 1.0), n, rng)[:, None]
+        eps[:, 1:][:, pos == k] += sig[k] * log_positive_stable(min(ratio[k], 1.0), n, rng)[:, None]
     for u in range(len(uppers)):
-        eps[:, 1:][:, upos == u] += sig_up[u] * _positive_stable(sig_up[u], n, rng)[:, None]
+        eps[:, 1:][:, upos == u] += sig_up[u] * log_positive_stable(sig_up[u], n, rng)[:, None]
     return eps
 
 
@@ -822,7 +814,7 @@ def two_level_shares(delta, lower_ids, upper_ids, sigma_lower, sigma_upper, mark
                          f"({sig_up[up_of_lo[k]]}); the model needs sigma_k <= sigma_n.")
     cell, n_cells, first = _cells(market_ids, lpos)
     v = delta / sig_lo[lpos]
-    lse = _cell_logsumexp(v, cell, n_cells)                 # log IV_k, per (market, lower nest)
+    lse = _log_inclusive(v, cell, n_cells)[0]               # log IV_k, per (market, lower nest)
     log_within = v - lse[cell]
     inclusive = sig_lo[lpos[first]] * lse                    # I_k = sigma_k log IV_k
     s_lower = nested_logit_shares(inclusive, upos[first], sig_up, market_ids[first])
@@ -1194,6 +1186,8 @@ def one_step_berry(
     nest-mates, and step (a) minimises the 2SLS criterion, not the sum of squares: the
     alternation descends no single objective, so it may cycle or stop at a poor
     assignment; start it from a good classification (e.g. :func:`course_lib.nests.classify`).
+    Warnings of the intermediate regressions (a :math:`\hat\sigma_k` outside (0, 1] on
+    badly mixed nests) are silenced; the regression at the final nests warns as usual.
 
     Parameters
     ----------
@@ -1255,13 +1249,18 @@ def one_step_berry(
     extra = data[list(price_instruments)].to_numpy(dtype=float) if price_instruments else np.zeros((len(s), 0))
     M = int(m_pos.max()) + 1
 
+    def regression(labels):
+        nest_ids = labels[j_pos]
+        Z = np.column_stack([nest_instruments(base, nest_ids, market_ids)[0], extra])
+        return nest_ids, berry_regression(s, p, X, nest_ids, market_ids, Z, x_names=list(characteristics),
+                                          constant=False, exogenous_prices=exogenous_prices)
+
     objectives, moves, seen = [], [], {labels.tobytes()}
     converged = cycled = False
     for _ in range(int(max_iterations)):  # iterations of the alternation
-        nest_ids = labels[j_pos]
-        Z = np.column_stack([nest_instruments(base, nest_ids, market_ids)[0], extra])
-        est = berry_regression(s, p, X, nest_ids, market_ids, Z, x_names=list(characteristics), constant=False,
-                               exogenous_prices=exogenous_prices)
+        with warnings.catch_warnings():  # sigma outside (0, 1] on the way is expected; the final fit warns
+            warnings.simplefilter("ignore", UserWarning)
+            nest_ids, est = regression(labels)
         objectives.append(float(est.xi @ est.xi))
         one_minus_sigma = 1.0 - est.sigma.reindex(range(K)).to_numpy()
         totals = np.zeros((M, K))
@@ -1285,11 +1284,7 @@ def one_step_berry(
             cycled = True
             break
         seen.add(key)
-    if not converged:
-        nest_ids = labels[j_pos]
-        Z = np.column_stack([nest_instruments(base, nest_ids, market_ids)[0], extra])
-        est = berry_regression(s, p, X, nest_ids, market_ids, Z, x_names=list(characteristics), constant=False,
-                               exogenous_prices=exogenous_prices)
+    _, est = regression(labels)  # the final nests' regression, with berry_regression's own warnings
     return OneStepResult(
         labels=pd.Series(labels, index=pd.Index(products, name="product_ids"), name="nest"),
         estimates=est, objectives=np.array(objectives), moves=np.array(moves, dtype=int),
