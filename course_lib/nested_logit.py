@@ -132,6 +132,15 @@ def _sigma_per_nest(sigma, nests: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- shares
 
 
+def _utilities(delta, nest_ids, sigma, market_ids):
+    """Checked mean utilities, the (market, nest) cells of :func:`_groups` and sigma per nest."""
+    delta = as_vector(delta, "delta")
+    check_finite(delta, "delta")
+    n = len(delta)
+    groups = _groups(_ids(nest_ids, n, "nest_ids"), _ids(market_ids, n, "market_ids"))
+    return delta, groups, _sigma_per_nest(sigma, groups[0])
+
+
 def _log_inclusive(v: np.ndarray, cell: np.ndarray, n_cells: int):
     """log IV of every (market, nest) cell and log s_{j|k} of every row, by log-sum-exp of v."""
     top = np.full(n_cells, -np.inf)
@@ -160,13 +169,7 @@ def log_inclusive_values(delta, nest_ids, sigma, market_ids=None) -> np.ndarray:
     -------
     ndarray, shape (N,)
     """
-    delta = as_vector(delta, "delta")
-    check_finite(delta, "delta")
-    n = len(delta)
-    nest_ids = _ids(nest_ids, n, "nest_ids")
-    market_ids = _ids(market_ids, n, "market_ids")
-    nests, nest_pos, _, cell, n_cells, _, _ = _groups(nest_ids, market_ids)
-    sig = _sigma_per_nest(sigma, nests)
+    delta, (nests, nest_pos, _, cell, n_cells, _, _), sig = _utilities(delta, nest_ids, sigma, market_ids)
     return _log_inclusive(delta / sig[nest_pos], cell, n_cells)[0][cell]
 
 
@@ -211,13 +214,8 @@ def nested_logit_shares(delta, nest_ids, sigma, market_ids=None) -> np.ndarray:
         If ``delta`` is not finite, the ids do not have one entry per product, or a sigma
         lies outside (0, 1].
     """
-    delta = as_vector(delta, "delta")
-    check_finite(delta, "delta")
-    n = len(delta)
-    nest_ids = _ids(nest_ids, n, "nest_ids")
-    market_ids = _ids(market_ids, n, "market_ids")
-    nests, nest_pos, _, cell, n_cells, cell_market, cell_nest = _groups(nest_ids, market_ids)
-    sig = _sigma_per_nest(sigma, nests)
+    delta, groups, sig = _utilities(delta, nest_ids, sigma, market_ids)
+    nests, nest_pos, _, cell, n_cells, cell_market, cell_nest = groups
     log_iv, log_within = _log_inclusive(delta / sig[nest_pos], cell, n_cells)
     # Shift each market by its largest inclusive value (or 0, the outside good's), and
     # subtract the shift before adding the logs, to keep rounding small.
