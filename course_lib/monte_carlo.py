@@ -114,19 +114,6 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
     }
 
 
-class _NoBar:
-    """Stands in for a tqdm bar when progress is off."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n=1):
-        pass
-
-
 def _replications(J, M, rs, endogenous, n_starts):
     """A batch of replications in one task (amortises the dispatch cost of small cells)."""
     return [replication(J, M, r, endogenous, n_starts) for r in rs]
@@ -172,9 +159,8 @@ def run_cell(
 
     if progress:
         from tqdm.auto import tqdm
-    else:
-        def tqdm(iterable=None, **_):  # no bar, and no tqdm import (no widget warning)
-            return _NoBar() if iterable is None else iterable
+    else:  # the plain class: disabled, and no notebook-widget warning from tqdm.auto
+        from tqdm.std import tqdm
 
     n_jobs = os.cpu_count() if n_jobs is None else int(n_jobs)
     label = f"{'endogenous' if endogenous else 'exogenous'} J={J} M={M}"

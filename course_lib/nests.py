@@ -1159,6 +1159,11 @@ def two_step(
     missing = [c for c in ("prices", *characteristics, *price_instruments) if c not in data.columns]
     if missing:
         raise ValueError(f"data lacks the column(s) {missing}.")
+    if "outside_shares" in data.columns:
+        raise ValueError(
+            "two_step's second step computes the outside share from the rows of data; "
+            "an outside_shares column is only supported by classify."
+        )
     result = classify(data, K, n_starts=n_starts, seed=seed, regressors=regressors, **classify_options)
     nest_ids = result.labels_for(data["product_ids"])
     X = data[list(characteristics)].to_numpy(dtype=float)
@@ -1167,11 +1172,6 @@ def two_step(
     if price_instruments:
         Z = np.column_stack([Z, data[list(price_instruments)].to_numpy(dtype=float)])
     shares = data["shares"].to_numpy(dtype=float)
-    if "outside_shares" in data.columns:
-        raise ValueError(
-            "two_step's second step computes the outside share from the rows of data; "
-            "an outside_shares column is only supported by classify."
-        )
     estimates = berry_regression(
         shares, data["prices"].to_numpy(dtype=float), X, nest_ids, market_ids, Z,
         x_names=list(characteristics), constant=constant, exogenous_prices=exogenous_prices,
