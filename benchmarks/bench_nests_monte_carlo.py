@@ -1,9 +1,10 @@
 """Time the slides' Monte Carlo tables (data-driven nests) and compare with the slides' runtimes.
 
 Runs every cell of both tables (exogenous and endogenous prices; J in {100, 500, 1000} x
-M in {10, 50, 100}; 50 replications each; K = 3; course_lib.monte_carlo's replication:
-simulation, classification with 10 starts, Berry's second step, matching with the truth)
-and prints, per cell, our wall time, the slides' reported runtime and their ratio.
+M in {10, 50, 100}; 50 replications each; K = 3; course_lib.monte_carlo's replications:
+simulation, classification with 10 starts, Berry's second step, matching with the truth; in
+small cells a worker classifies its replications together, nests.classify_many) and prints,
+per cell, our wall time, the slides' reported runtime and their ratio.
 
 The slides' runtime (mm:ss) is read as the total for the cell's 50 replications: the
 conservative reading (were it per replication, every ratio would be 50 times larger). The

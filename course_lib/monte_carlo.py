@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .nests import best_relabelling, classify, matched_share, simulate_nested_logit, two_step
+from .nests import best_relabelling, classify_many, matched_share, simulate_nested_logit, two_step
 
 __all__ = [
     "J_VALUES",
@@ -36,6 +36,7 @@ __all__ = [
     "ESTIMATES",
     "RESULTS_DIR",
     "replication",
+    "run_replications",
     "run_cell",
     "summarize",
     "run_table",
@@ -81,22 +82,59 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
         replication's own wall time (simulation included); ``beta_p_se``, the step-2
         standard error of ``beta_p``.
     """
-    start = time.perf_counter()
-    sim = simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
-    K = len(sim.sigma)
+    return run_replications(J, M, [r], endogenous, n_starts, **design)[0]
+
+
+#: Product-market pairs in one stack of panels that :func:`replications` classifies at
+#: once: enough to share numpy's per-call cost among small problems, few enough for the
+#: stack's arrays to stay in cache.
+STACK_PAIRS = 25_000
+
+
+def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int = N_STARTS,
+                 **design) -> list:
+    """The replications ``rs`` of one cell, each exactly as :func:`replication` returns it.
+
+    The replications are only computed together: their classifications run in stacks of
+    about :data:`STACK_PAIRS` product-market pairs (:func:`course_lib.nests.classify_many`,
+    which gives each data set the result of :func:`course_lib.nests.classify` on it alone),
+    so that small cells pay numpy's per-call overhead once per stack, not once per
+    replication. A replication's ``seconds`` is its own second step plus an even share of
+    its stack's simulation and classification time.
+    """
+    rs = [int(r) for r in rs]
     options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
                if endogenous else {})
+    rows = []
+    per_stack = max(1, STACK_PAIRS // (J * M))
+    for first in range(0, len(rs), per_stack):  # stacks of replications
+        stack = rs[first:first + per_stack]
+        start = time.perf_counter()
+        sims = [simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
+                for r in stack]
+        fits = classify_many([sim.data for sim in sims], len(sims[0].sigma), n_starts=n_starts, seeds=stack,
+                             regressors=options.get("regressors", ("prices", "x")))
+        shared = (time.perf_counter() - start) / len(stack)
+        for r, sim, fit in zip(stack, sims, fits):
+            start = time.perf_counter()
+            row = _second_step(r, sim, fit, options)
+            row["seconds"] = shared + time.perf_counter() - start
+            rows.append(row)
+    return rows
+
+
+def _second_step(r: int, sim, classification, options: dict) -> dict:
+    """Step 2 of replication r on its classification, and the comparison with the truth."""
+    K = classification.K
+    labels = classification.labels
     sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
     try:
-        fit = two_step(sim.data, K, n_starts=n_starts, seed=r, **options)
+        fit = two_step(sim.data, K, classification=classification, **options)
     except ValueError as error:
         if "never has two products" not in str(error):
             raise
-        labels = classify(sim.data, K, n_starts=n_starts, seed=r,
-                          regressors=options.get("regressors", ("prices", "x"))).labels
         beta_p = beta_x = beta_p_se = np.nan
     else:
-        labels = fit.classification.labels
         to_true = best_relabelling(labels, sim.nests)
         for group, value in fit.estimates.sigma.items():
             if group in to_true:
@@ -110,13 +148,7 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
         "beta_x": beta_x,
         **{f"sigma_{k + 1}": sigma[k] for k in range(K)},
         "beta_p_se": beta_p_se,
-        "seconds": time.perf_counter() - start,
     }
-
-
-def _replications(J, M, rs, endogenous, n_starts):
-    """A batch of replications in one task (amortises the dispatch cost of small cells)."""
-    return [replication(J, M, r, endogenous, n_starts) for r in rs]
 
 
 def run_cell(
@@ -164,23 +196,26 @@ def run_cell(
 
     n_jobs = os.cpu_count() if n_jobs is None else int(n_jobs)
     label = f"{'endogenous' if endogenous else 'exogenous'} J={J} M={M}"
+    # Batches of replications, one task each: a few per worker for a balanced load, but
+    # as large as one stack of panels (see run_replications) where replications are small.
+    per_stack = max(1, STACK_PAIRS // (J * M))
+    per_worker = -(-replications // n_jobs)
+    size = max(-(-replications // (4 * n_jobs)), min(per_stack, per_worker))
+    batches = [range(a, min(a + size, replications)) for a in range(0, replications, size)]
     start = time.perf_counter()
-    if n_jobs == 1 and backend is None:
-        rows = [replication(J, M, r, endogenous, n_starts)
-                for r in tqdm(range(replications), desc=label, disable=not progress, leave=False)]
-    else:
-        # A few batches per worker: few dispatches for small cells, balanced load for large.
-        size = max(1, -(-replications // (4 * n_jobs)))
-        batches = [range(a, min(a + size, replications)) for a in range(0, replications, size)]
-        with parallel_config(backend=backend) if backend else parallel_config():
+    serial = n_jobs == 1 and backend is None
+    rows = []
+    with (tqdm(total=replications, desc=label, disable=not progress, leave=False) as bar,
+          parallel_config(backend=backend) if backend else parallel_config()):
+        if serial:
+            tasks = (run_replications(J, M, rs, endogenous, n_starts) for rs in batches)
+        else:
             tasks = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_replications)(J, M, rs, endogenous, n_starts) for rs in batches
+                delayed(run_replications)(J, M, rs, endogenous, n_starts) for rs in batches
             )
-            rows = []
-            with tqdm(total=replications, desc=label, disable=not progress, leave=False) as bar:
-                for batch in tasks:
-                    rows += batch
-                    bar.update(len(batch))
+        for batch in tasks:
+            rows += batch
+            bar.update(len(batch))
     seconds = time.perf_counter() - start
     return pd.DataFrame(rows), seconds
 

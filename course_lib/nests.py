@@ -50,6 +50,7 @@ __all__ = [
     "simulate_nested_logit",
     "GFEResult",
     "classify",
+    "classify_many",
     "fit_assignment",
     "matched_share",
     "best_relabelling",
@@ -384,8 +385,8 @@ class GFEResult:
         if np.isnan(lam).all(axis=0).any():
             lam = np.where(np.isnan(lam), self.intercepts.mean().to_numpy()[None, :], lam)
         # Intercepts in the units of this panel's centred y and w (see _build_panel).
-        lam = lam - panel.y_mean + (beta @ panel.w_mean)[None, :]
-        ssr = _ssr_matrix(panel, beta[None], lam[None])[0]
+        lam = lam - panel.y_mean[0] + (beta @ panel.w_mean[0])[None, :]
+        ssr = _ssr_matrix(panel, beta[None, None], lam[None, None])[0, 0]
         index = pd.Index(panel.product_ids, name="product_ids")
         groups = pd.Index(np.arange(self.K), name="group")
         return (pd.Series(np.argmin(ssr, axis=1), index=index, name="group"),
@@ -394,18 +395,42 @@ class GFEResult:
 
 @dataclass
 class _Panel:
-    """Products x markets arrays; absent pairs are 0 with weight 0."""
+    """A stack of P products x markets panels; absent pairs are 0 with weight 0.
 
-    y: np.ndarray  # (J, M)
-    w: np.ndarray  # (Q, J, M) regressors, centred
-    obs: np.ndarray  # (J, M) float 1/0
+    Every array has a leading panel axis: P = 1 for one data set, more when
+    :func:`classify_many` classifies several data sets of the same shape at once.
+    """
+
+    y: np.ndarray  # (P, J, M)
+    w: np.ndarray  # (P, Q, J, M) regressors, centred
+    obs: np.ndarray  # (P, J, M) float 1/0
     product_ids: np.ndarray  # (J,)
     market_ids: np.ndarray  # (M,)
-    xx: np.ndarray  # (J, Q, Q) per-product sums of w w'
-    xy: np.ndarray  # (J, Q) per-product sums of w y
-    yy: np.ndarray  # (J,) per-product sums of y^2
-    y_mean: float
-    w_mean: np.ndarray  # (Q,)
+    xx: np.ndarray  # (P, J, Q, Q) per-product sums of w w'
+    xy: np.ndarray  # (P, J, Q) per-product sums of w y
+    yy: np.ndarray  # (P, J) per-product sums of y^2
+    y_mean: np.ndarray  # (P,)
+    w_mean: np.ndarray  # (P, Q)
+
+    def take(self, rows) -> "_Panel":
+        """The panels ``rows`` (an index into the leading axis)."""
+        return _Panel(self.y[rows], self.w[rows], self.obs[rows], self.product_ids, self.market_ids,
+                      self.xx[rows], self.xy[rows], self.yy[rows], self.y_mean[rows], self.w_mean[rows])
+
+    @staticmethod
+    def stack(panels: list) -> "_Panel":
+        """One stack of single panels over the same products and markets."""
+        first = panels[0]
+        for i, panel in enumerate(panels[1:], start=1):
+            if not (np.array_equal(panel.product_ids, first.product_ids)
+                    and np.array_equal(panel.market_ids, first.market_ids)):
+                raise ValueError(
+                    f"Data set {i} has other product or market ids than data set 0; classify_many "
+                    "stacks data sets over the same products and markets (call classify on each instead)."
+                )
+        arrays = {name: np.concatenate([getattr(p, name) for p in panels])
+                  for name in ("y", "w", "obs", "xx", "xy", "yy", "y_mean", "w_mean")}
+        return _Panel(product_ids=first.product_ids, market_ids=first.market_ids, **arrays)
 
 
 def _name(x):
@@ -413,7 +438,7 @@ def _name(x):
 
 
 def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
-    """Check the long-format data and pivot it to the products x markets layout."""
+    """Check the long-format data and pivot it to the products x markets layout (P = 1)."""
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
     needed = ["market_ids", "product_ids", "shares", *regressors]
@@ -454,8 +479,7 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
     markets, m_idx = np.unique(market_raw, return_inverse=True)
     products, j_idx = np.unique(product_raw, return_inverse=True)
     J, M, Q = len(products), len(markets), len(regressors)
-    counts = np.zeros((J, M), dtype=int)
-    np.add.at(counts, (j_idx, m_idx), 1)
+    counts = np.bincount(j_idx * M + m_idx, minlength=J * M).reshape(J, M)
     if (counts > 1).any():
         j, m = (int(a[0]) for a in np.nonzero(counts > 1))
         raise ValueError(
@@ -512,24 +536,25 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
     xx = np.einsum("qjm,rjm->jqr", w, w)
     xy = np.einsum("qjm,jm->jq", w, y)
     yy = np.einsum("jm,jm->j", y, y)
-    return _Panel(y, w, obs, products, markets, xx, xy, yy, y_mean, w_mean)
+    return _Panel(y[None], w[None], obs[None], products, markets, xx[None], xy[None], yy[None],
+                  np.array([y_mean]), w_mean[None])
 
 
 def _onehot(labels: np.ndarray, K: int) -> np.ndarray:
-    """(S, J) integer labels -> (S, J, K) float indicators."""
-    return np.stack([labels == k for k in range(K)], axis=-1).astype(float)
+    """(..., J) integer labels -> (..., J, K) float indicators."""
+    return (labels[..., None] == np.arange(K)).astype(float)
 
 
 def _group_sizes(labels: np.ndarray, K: int) -> np.ndarray:
-    """(S, J) integer labels -> (S, K) number of products in each group."""
-    S = labels.shape[0]
-    return np.bincount((labels + K * np.arange(S)[:, None]).ravel(), minlength=S * K).reshape(S, K)
+    """(..., J) integer labels -> (..., K) number of products in each group."""
+    rows = labels.reshape(-1, labels.shape[-1])
+    offset = K * np.arange(len(rows))[:, None]  # one bincount for all rows
+    return np.bincount((rows + offset).ravel(), minlength=len(rows) * K).reshape(labels.shape[:-1] + (K,))
 
 
 def _pick(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """values[s, j, labels[s, j]] for (S, J, K) values and (S, J) labels."""
-    S, J = labels.shape
-    return values.reshape(S * J, -1)[np.arange(S * J), labels.ravel()].reshape(S, J)
+    """values[..., j, labels[..., j]] for (..., J, K) values and (..., J) labels."""
+    return values.reshape(labels.size, -1)[np.arange(labels.size), labels.ravel()].reshape(labels.shape)
 
 
 def _pseudo_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -552,27 +577,27 @@ def _pseudo_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _fit_groups(panel: _Panel, onehot: np.ndarray):
     r"""Group-wise least squares with group-by-market intercepts, for a batch of assignments.
 
-    For each start s and group k the within (cell-demeaned) estimator
+    For each panel p, start s and group k the within (cell-demeaned) estimator
     :math:`\hat\beta^k = (\sum_{j \in k, m} \tilde w \tilde w')^{-1} \sum \tilde w \tilde y`,
     with tildes deviations from the (m, k) cell means, and
-    :math:`\hat\lambda_m^k = \bar y_{mk} - \hat\beta^{k\prime} \bar w_{mk}`; all starts,
-    groups and markets at once from cell sums (matrix products with the one-hot
-    assignments ``onehot``, shape (S, J, K)). Returns beta (S, K, Q) and lambda (S, M, K),
-    NaN where a group has no product in a market.
+    :math:`\hat\lambda_m^k = \bar y_{mk} - \hat\beta^{k\prime} \bar w_{mk}`; all panels,
+    starts, groups and markets at once from cell sums (matrix products with the one-hot
+    assignments ``onehot``, shape (P, S, J, K)). Returns beta (P, S, K, Q) and lambda
+    (P, S, M, K), NaN where a group has no product in a market.
     """
-    S, J, K = onehot.shape
-    Q = panel.w.shape[0]
-    n = panel.obs.T @ onehot  # (S, M, K) products per cell
-    sum_y = panel.y.T @ onehot  # (S, M, K)
-    sum_w = panel.w.transpose(0, 2, 1)[None] @ onehot[:, None]  # (S, Q, M, K)
+    P, S, J, K = onehot.shape
+    Q = panel.w.shape[1]
+    n = panel.obs.swapaxes(-1, -2)[:, None] @ onehot  # (P, S, M, K) products per cell
+    sum_y = panel.y.swapaxes(-1, -2)[:, None] @ onehot  # (P, S, M, K)
+    sum_w = panel.w.swapaxes(-1, -2)[:, None] @ onehot[:, :, None]  # (P, S, Q, M, K)
     inv_n = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)
-    sxx = (onehot.transpose(0, 2, 1) @ panel.xx.reshape(J, Q * Q)).reshape(S, K, Q, Q)
-    sxy = onehot.transpose(0, 2, 1) @ panel.xy  # (S, K, Q)
-    weighted = sum_w * inv_n[:, None]  # (S, Q, M, K)
-    wxx = sxx - np.einsum("sqmk,srmk->skqr", weighted, sum_w)
-    wxy = sxy - np.einsum("sqmk,smk->skq", weighted, sum_y)
+    sxx = (onehot.swapaxes(-1, -2) @ panel.xx.reshape(P, 1, J, Q * Q)).reshape(P, S, K, Q, Q)
+    sxy = onehot.swapaxes(-1, -2) @ panel.xy[:, None]  # (P, S, K, Q)
+    weighted = sum_w * inv_n[:, :, None]  # (P, S, Q, M, K)
+    wxx = sxx - np.einsum("...qmk,...rmk->...kqr", weighted, sum_w)
+    wxy = sxy - np.einsum("...qmk,...mk->...kq", weighted, sum_y)
     beta = _pseudo_solve(wxx, wxy)
-    lam = (sum_y - np.einsum("sqmk,skq->smk", sum_w, beta)) * inv_n
+    lam = (sum_y - np.einsum("...qmk,...kq->...mk", sum_w, beta)) * inv_n
     lam = np.where(n > 0, lam, np.nan)
     return beta, lam
 
@@ -590,7 +615,7 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         SSR_{jk} = \sum_{m: (j, m) \text{ observed}} (y_{jm} - \beta^{k\prime} w_{jm} - \lambda^k_m)^2,
 
     expanded into products of the panel's sums with the coefficients, so that the cost is
-    a few matrix products (no (S, J, M, K) array): with y and w zero where (j, m) is not
+    a few matrix products (no (P, S, J, M, K) array): with y and w zero where (j, m) is not
     observed and :math:`o_{jm}` the indicator that it is,
 
     .. math::
@@ -602,18 +627,20 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
     Where group k has no product in market m its intercept is not defined; the product is
     then charged the group's average intercept over the markets where it has one. Any fixed
     value keeps the algorithm monotone: the next least-squares step fits that cell's own
-    intercept and can only lower the objective. Returns shape (S, J, K).
+    intercept and can only lower the objective. ``beta`` is (P, S, K, Q) and ``lam``
+    (P, S, M, K); returns shape (P, S, J, K).
     """
-    lam = _filled(lam)  # (S, M, K)
-    S, K, Q = beta.shape
-    b_xy = panel.xy @ beta.transpose(0, 2, 1)  # (S, J, K)
-    bb = (beta[..., :, None] * beta[..., None, :]).reshape(S, K, Q * Q)
-    b_xx_b = panel.xx.reshape(len(panel.xx), Q * Q) @ bb.transpose(0, 2, 1)  # (S, J, K)
-    y_lam = panel.y @ lam  # (S, J, K)
-    w_lam = panel.w[None] @ lam[:, None]  # (S, Q, J, K)
-    bw_lam = sum(w_lam[:, q] * beta[:, None, :, q] for q in range(Q))
-    lam2 = panel.obs @ (lam * lam)
-    return panel.yy[None, :, None] - 2 * b_xy + b_xx_b - 2 * (y_lam - bw_lam) + lam2
+    lam = _filled(lam)
+    P, S, K, Q = beta.shape
+    J = panel.yy.shape[1]
+    b_xy = panel.xy[:, None] @ beta.swapaxes(-1, -2)  # (P, S, J, K)
+    bb = (beta[..., :, None] * beta[..., None, :]).reshape(P, S, K, Q * Q)
+    b_xx_b = panel.xx.reshape(P, 1, J, Q * Q) @ bb.swapaxes(-1, -2)  # (P, S, J, K)
+    y_lam = panel.y[:, None] @ lam  # (P, S, J, K)
+    w_lam = panel.w[:, None] @ lam[:, :, None]  # (P, S, Q, J, K)
+    bw_lam = sum(w_lam[:, :, q] * beta[:, :, None, :, q] for q in range(Q))  # Q is small
+    lam2 = panel.obs[:, None] @ (lam * lam)
+    return panel.yy[:, None, :, None] - 2 * b_xy + b_xx_b - 2 * (y_lam - bw_lam) + lam2
 
 
 def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.ndarray:
@@ -632,62 +659,77 @@ def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.nd
 
 
 def _no_empty_groups(labels: np.ndarray, cost: np.ndarray, K: int) -> np.ndarray:
-    """Apply :func:`_fill_empty_groups` to the starts (rows) that left a group empty."""
-    for s in np.flatnonzero((_group_sizes(labels, K) == 0).any(axis=1)):  # rare: only starts with a gap
-        labels[s] = _fill_empty_groups(labels[s], cost[s], K)
+    """Apply :func:`_fill_empty_groups` to the assignments (rows of (..., J)) that left a group empty."""
+    for row in np.argwhere((_group_sizes(labels, K) == 0).any(axis=-1)):  # rare: only rows with a gap
+        row = tuple(row)
+        labels[row] = _fill_empty_groups(labels[row], cost[row], K)
     return labels
 
 
 def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
-    """Alternate least squares and reassignment from all starts at once until no product moves.
+    """Alternate least squares and reassignment from all starts of all panels at once.
 
-    ``starts`` has shape (S, J). A start stops when no product changes group; a product
+    ``starts`` has shape (P, S, J). A start stops when no product changes group; a product
     changes group only if another group fits it better by more than a rounding-level
-    margin, so that ties cannot make a start cycle. Returns, per start, the best
-    (objective, labels, beta, lambda) reached, the objective history, and whether it
-    converged.
+    margin, so that ties cannot make a start cycle. Each step computes, for the panels
+    with a running start, as many starts as the busiest of them still runs (running starts
+    first; a stopped start that fills a slot is recomputed unchanged and not updated).
+    Returns, per panel and start, the best (objective, labels,
+    beta, lambda) reached, the objective histories (a list over panels of lists over
+    starts) and whether each start converged.
     """
-    S, J = starts.shape
+    P, S, J = starts.shape
+    Q, M = panel.w.shape[1], panel.w.shape[3]
     labels = starts.copy()
-    active = np.ones(S, dtype=bool)
-    converged = np.zeros(S, dtype=bool)
-    histories = [[] for _ in range(S)]
-    best_objective = np.full(S, np.inf)
+    active = np.ones((P, S), dtype=bool)
+    converged = np.zeros((P, S), dtype=bool)
+    histories = [[[] for _ in range(S)] for _ in range(P)]
+    best_objective = np.full((P, S), np.inf)
     best_labels = labels.copy()
-    Q, M = panel.w.shape[0], panel.w.shape[2]
-    best_beta = np.zeros((S, K, Q))
-    best_lam = np.zeros((S, M, K))
-    margin = 1e-10 * (panel.yy + 1.0)  # (J,) rounding level of the expanded SSR
+    best_beta = np.zeros((P, S, K, Q))
+    best_lam = np.zeros((P, S, M, K))
+    margin = 1e-10 * (panel.yy + 1.0)  # (P, J) rounding level of the expanded SSR
+
+    def at(mask):  # the (panel, start) indices of the True entries of an (L, S') mask
+        l, s = np.nonzero(mask)
+        return live[l], slots[l, s]
+
     for _ in range(max_iterations):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        live = np.flatnonzero(active.any(axis=1))
+        if live.size == 0:
             break
-        lab = labels[idx]
-        beta, lam = _fit_groups(panel, _onehot(lab, K))
-        ssr = _ssr_matrix(panel, beta, lam)  # (s, J, K)
+        sub = panel if live.size == P else panel.take(live)
+        # Each live panel's running starts first, in S' = (most running starts) slots.
+        slots = np.argsort(~active[live], axis=1, kind="stable")[:, : active[live].sum(axis=1).max()]
+        lab = labels[live[:, None], slots]  # (L, S', J)
+        running = active[live[:, None], slots]  # (L, S')
+        beta, lam = _fit_groups(sub, _onehot(lab, K))
+        ssr = _ssr_matrix(sub, beta, lam)  # (L, S, J, K)
         current = _pick(ssr, lab)
-        objective = current.sum(axis=1)
-        for s, value in zip(idx, objective):  # S bookkeeping entries, not products
-            histories[s].append(float(value))
-        improved = objective < best_objective[idx]
-        rows = idx[improved]
+        objective = current.sum(axis=-1)  # (L, S)
+        for p, s, value in zip(*at(running), objective[running]):  # per start, never products
+            histories[p][s].append(float(value))
+        improved = running & (objective < best_objective[live[:, None], slots])
+        rows = at(improved)
         best_objective[rows] = objective[improved]
         best_labels[rows] = lab[improved]
         best_beta[rows] = beta[improved]
         best_lam[rows] = lam[improved]
-        new = np.argmin(ssr, axis=2)
+        new = np.argmin(ssr, axis=-1)
         new_ssr = _pick(ssr, new)
-        stay = current <= new_ssr + margin
+        stay = current <= new_ssr + margin[live][:, None]
         new = np.where(stay, lab, new)
         new = _no_empty_groups(new, np.where(stay, current, new_ssr), K)
-        same = (new == lab).all(axis=1)
-        converged[idx[same]] = True
+        same = (new == lab).all(axis=-1)
         # Stop a start that converged, or (a safeguard: it cannot happen in exact
         # arithmetic) whose objective rose.
-        stop = same | ~improved
-        active[idx[stop]] = False
-        labels[idx[~stop]] = new[~stop]
-    return (best_objective, best_labels, best_beta, best_lam), [np.array(h) for h in histories], converged
+        done = running & (same | ~improved)
+        moving = running & ~done
+        converged[at(running & same)] = True
+        labels[at(moving)] = new[moving]
+        active[at(done)] = False
+    histories = [[np.array(h) for h in per_panel] for per_panel in histories]
+    return (best_objective, best_labels, best_beta, best_lam), histories, converged
 
 
 def _random_start(rng: np.random.Generator, J: int, K: int) -> np.ndarray:
@@ -698,29 +740,30 @@ def _random_start(rng: np.random.Generator, J: int, K: int) -> np.ndarray:
 
 
 def _product_features(panel: _Panel) -> np.ndarray:
-    r"""Product-level features for k-means starts, standardised.
+    r"""Product-level features for k-means starts, standardised within each panel.
 
     Each product's means of y and of the regressors over its markets, and its own slopes
     from regressing :math:`y_{jm} - \bar y_{\cdot m}` (net of the market's average) on the
     regressors with a product intercept (a small ridge keeps them defined in few markets).
+    Returns shape (P, J, F).
     """
-    n = panel.obs.sum(axis=1)  # (J,)
-    y_bar = panel.y.sum(axis=1) / n
-    w_bar = panel.w.sum(axis=2) / n  # (Q, J)
-    market_mean = (panel.y.sum(axis=0) / np.maximum(panel.obs.sum(axis=0), 1))[None, :]
+    n = panel.obs.sum(axis=-1)  # (P, J)
+    y_bar = panel.y.sum(axis=-1) / n
+    w_bar = panel.w.sum(axis=-1) / n[:, None]  # (P, Q, J)
+    market_mean = (panel.y.sum(axis=1) / np.maximum(panel.obs.sum(axis=1), 1))[:, None, :]
     y_net = (panel.y - market_mean) * panel.obs
-    wc = (panel.w - w_bar[:, :, None]) * panel.obs  # demeaned by product
-    wxx = np.einsum("qjm,rjm->jqr", wc, wc)
-    wxy = np.einsum("qjm,jm->jq", wc, y_net)
-    Q = wxx.shape[1]
+    wc = (panel.w - w_bar[..., None]) * panel.obs[:, None]  # demeaned by product
+    wxx = np.einsum("pqjm,prjm->pjqr", wc, wc)
+    wxy = np.einsum("pqjm,pjm->pjq", wc, y_net)
+    Q = wxx.shape[-1]
     if Q:
-        ridge = 1e-6 * (np.trace(wxx, axis1=1, axis2=2)[:, None, None] / Q + 1.0) * np.eye(Q)
-        slopes = np.linalg.solve(wxx + ridge, wxy[:, :, None])[:, :, 0]
+        ridge = 1e-6 * (np.trace(wxx, axis1=-2, axis2=-1)[..., None, None] / Q + 1.0) * np.eye(Q)
+        slopes = np.linalg.solve(wxx + ridge, wxy[..., None])[..., 0]
     else:
-        slopes = np.zeros((len(n), 0))
-    features = np.column_stack([y_bar, w_bar.T, slopes])
-    scale = features.std(axis=0)
-    return (features - features.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+        slopes = np.zeros(y_bar.shape + (0,))
+    features = np.concatenate([y_bar[..., None], w_bar.swapaxes(1, 2), slopes], axis=-1)
+    scale = features.std(axis=1, keepdims=True)
+    return (features - features.mean(axis=1, keepdims=True)) / np.where(scale > 0, scale, 1.0)
 
 
 def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int = 50) -> np.ndarray:
@@ -759,28 +802,76 @@ def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int 
     return labels
 
 
-def _starts(panel: _Panel, K: int, n_starts: int, seed: int, perturbation: float) -> np.ndarray:
-    """The starting assignments, shape (n_starts, J); see :func:`classify` for the scheme.
+def _starts(panel: _Panel, K: int, n_starts: int, seeds, perturbation: float) -> np.ndarray:
+    """The starting assignments of every panel, shape (P, n_starts, J); see :func:`classify`.
 
-    Start s draws only from its own generator ``default_rng([seed, s])``, so the first n
-    starts are the same whatever ``n_starts`` is.
+    Start s of panel p draws only from its own generator ``default_rng([seeds[p], s])``, so
+    the first n starts are the same whatever ``n_starts`` is, and a panel's starts do not
+    depend on the other panels of the stack.
     """
-    J = len(panel.product_ids)
-    starts = np.empty((n_starts, J), dtype=int)
+    P, J = panel.yy.shape
+    starts = np.empty((P, n_starts, J), dtype=int)
     kmeans = [s for s in range(n_starts) if s % 2 == 0 and K > 1]
     features = _product_features(panel) if kmeans else None
     noisy, uniforms = [], []
-    for s in range(n_starts):  # starts, never products or markets
-        rng = np.random.default_rng([seed, s])
-        if s in kmeans:
-            noise = perturbation * rng.standard_normal(features.shape) if s > 0 else 0.0
-            noisy.append(features + noise)
-            uniforms.append(rng.random(K))
-        else:
-            starts[s] = _random_start(rng, J, K)
+    for p in range(P):  # panels x starts generators, never products or markets
+        for s in range(n_starts):
+            rng = np.random.default_rng([seeds[p], s])
+            if s in kmeans:
+                noise = perturbation * rng.standard_normal(features.shape[1:]) if s > 0 else 0.0
+                noisy.append(features[p] + noise)
+                uniforms.append(rng.random(K))
+            else:
+                starts[p, s] = _random_start(rng, J, K)
     if kmeans:
-        starts[kmeans] = _kmeans(np.array(noisy), K, np.array(uniforms))
+        starts[:, kmeans] = _kmeans(np.array(noisy), K, np.array(uniforms)).reshape(P, len(kmeans), J)
     return starts
+
+
+def _check_options(K, n_starts, regressors, max_iterations, perturbation) -> tuple:
+    """Validate the options of :func:`classify`; returns (K, n_starts, regressors)."""
+    if isinstance(regressors, str):
+        regressors = (regressors,)
+    regressors = tuple(regressors)
+    if len(set(regressors)) != len(regressors):
+        raise ValueError(f"regressors repeats a column: {list(regressors)}.")
+    if int(n_starts) != n_starts or n_starts < 1:
+        raise ValueError(f"n_starts must be a positive integer; got {n_starts}.")
+    if int(max_iterations) != max_iterations or max_iterations < 1:
+        raise ValueError(f"max_iterations must be a positive integer; got {max_iterations}.")
+    if not perturbation >= 0:
+        raise ValueError(f"perturbation must be non-negative; got {perturbation}.")
+    if int(K) != K or K < 1:
+        raise ValueError(f"K must be a positive integer; got {K}.")
+    return int(K), int(n_starts), regressors
+
+
+def _classify_panels(panel: _Panel, K: int, n_starts: int, seeds, regressors, max_iterations: int,
+                     perturbation: float) -> list:
+    """Classify every panel of a stack, all panels and starts at once; a GFEResult per panel."""
+    J = len(panel.product_ids)
+    if K >= J:
+        raise ValueError(f"K={K} groups need more products than that; data has {J} products.")
+    seeds = [int(np.random.default_rng().integers(2**63)) if s is None else int(s) for s in seeds]
+    starts = _starts(panel, K, n_starts, seeds, perturbation)
+    (objectives, all_labels, all_beta, all_lam), histories, converged = _lloyd(
+        panel, starts, K, int(max_iterations)
+    )
+    results = []
+    for p in range(len(seeds)):  # panels, never products or markets
+        best_start = int(np.argmin(objectives[p]))
+        labels = all_labels[p, best_start]
+        beta, lam = all_beta[p, best_start], all_lam[p, best_start]
+        # Canonical order: increasing slope on the first regressor (without regressors:
+        # increasing mean intercept), ties by smallest product index.
+        first_product = np.array([np.flatnonzero(labels == k)[0] for k in range(K)])
+        key = beta[:, 0] if beta.shape[1] else np.nanmean(lam, axis=0)
+        order = np.lexsort((first_product, np.round(key, 12)))
+        relabel = np.empty(K, dtype=int)
+        relabel[order] = np.arange(K)
+        results.append(_gfe_result(panel.take([p]), relabel[labels], beta[order], lam[:, order], regressors,
+                                   objectives[p], histories[p], converged[p], best_start))
+    return results
 
 
 def classify(
@@ -870,53 +961,62 @@ def classify(
         or a product seen in fewer than two markets (each message names the product or
         market at fault).
     """
-    if isinstance(regressors, str):
-        regressors = (regressors,)
-    regressors = tuple(regressors)
-    if len(set(regressors)) != len(regressors):
-        raise ValueError(f"regressors repeats a column: {list(regressors)}.")
-    if int(n_starts) != n_starts or n_starts < 1:
-        raise ValueError(f"n_starts must be a positive integer; got {n_starts}.")
-    if int(max_iterations) != max_iterations or max_iterations < 1:
-        raise ValueError(f"max_iterations must be a positive integer; got {max_iterations}.")
-    if not perturbation >= 0:
-        raise ValueError(f"perturbation must be non-negative; got {perturbation}.")
-    if int(K) != K or K < 1:
-        raise ValueError(f"K must be a positive integer; got {K}.")
-    K = int(K)
-    panel = _build_panel(data, regressors)
-    J = len(panel.product_ids)
-    if K >= J:
-        raise ValueError(f"K={K} groups need more products than that; data has {J} products.")
-    if seed is None:
-        seed = int(np.random.default_rng().integers(2**63))
+    K, n_starts, regressors = _check_options(K, n_starts, regressors, max_iterations, perturbation)
+    return _classify_panels(_build_panel(data, regressors), K, n_starts, [seed], regressors,
+                            max_iterations, perturbation)[0]
 
-    starts = _starts(panel, K, int(n_starts), int(seed), perturbation)
-    (objectives, all_labels, all_beta, all_lam), histories, converged = _lloyd(
-        panel, starts, K, int(max_iterations)
-    )
-    best_start = int(np.argmin(objectives))
-    objective, labels = objectives[best_start], all_labels[best_start]
-    beta, lam = all_beta[best_start], all_lam[best_start]
 
-    # Canonical order: increasing slope on the first regressor (without regressors: increasing
-    # mean intercept), ties by smallest product index.
-    first_product = np.array([np.flatnonzero(labels == k)[0] for k in range(K)])
-    key = beta[:, 0] if beta.shape[1] else np.nanmean(lam, axis=0)
-    order = np.lexsort((first_product, np.round(key, 12)))
-    relabel = np.empty(K, dtype=int)
-    relabel[order] = np.arange(K)
-    return _gfe_result(panel, relabel[labels], beta[order], lam[:, order], regressors, objectives,
-                       histories, converged, best_start)
+def classify_many(
+    datasets,
+    K: int,
+    n_starts: int = 20,
+    seeds=None,
+    regressors=("prices", "x"),
+    max_iterations: int = 100,
+    perturbation: float = 0.5,
+) -> list:
+    r"""Classify several data sets over the same products and markets in one computation.
+
+    The result for data set i is the one of ``classify(datasets[i], K, n_starts,
+    seeds[i], ...)``: the same starts, the same algorithm. The panels are stacked along a
+    leading axis and the Lloyd steps of :func:`classify` run on all data sets and all their
+    starts at once, so that small problems (a Monte Carlo cell with few products and
+    markets) pay numpy's per-call overhead once per step for the whole stack rather than
+    once per data set.
+
+    Parameters
+    ----------
+    datasets : sequence of pandas.DataFrame
+        Each in the format of :func:`classify`, all with the same product ids and market ids.
+    K, n_starts, regressors, max_iterations, perturbation
+        As for :func:`classify`.
+    seeds : sequence of int, optional
+        One seed per data set (default ``0, 1, 2, ...``).
+
+    Returns
+    -------
+    list of GFEResult
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("datasets is empty.")
+    seeds = list(range(len(datasets))) if seeds is None else list(seeds)
+    if len(seeds) != len(datasets):
+        raise ValueError(f"seeds has {len(seeds)} entries for {len(datasets)} data sets.")
+    K, n_starts, regressors = _check_options(K, n_starts, regressors, max_iterations, perturbation)
+    panel = _Panel.stack([_build_panel(data, regressors) for data in datasets])
+    return _classify_panels(panel, K, n_starts, seeds, regressors, max_iterations, perturbation)
 
 
 def _gfe_result(panel: _Panel, labels, beta, lam, regressors, objectives, histories, converged,
                 best_start) -> GFEResult:
-    """Package one assignment and its fit (centred units) as a GFEResult in the data's units."""
+    """Package one assignment and its fit (centred units) of a one-panel stack as a GFEResult
+    in the data's units."""
     K = beta.shape[0]
-    lam_original = lam + panel.y_mean - (beta @ panel.w_mean)[None, :]  # undo the centring
-    cell_size = (panel.obs.T @ _onehot(labels[None], K)[0])  # (M, K) products per cell
-    alone = ((cell_size[:, labels].T == 1) & (panel.obs > 0)).sum(axis=1)
+    lam_original = lam + panel.y_mean[0] - (beta @ panel.w_mean[0])[None, :]  # undo the centring
+    obs = panel.obs[0]
+    cell_size = obs.T @ _onehot(labels, K)  # (M, K) products per cell
+    alone = ((cell_size[:, labels].T == 1) & (obs > 0)).sum(axis=1)
     products = pd.Index(panel.product_ids, name="product_ids")
     groups = pd.Index(np.arange(K), name="group")
     return GFEResult(
@@ -984,9 +1084,9 @@ def fit_assignment(data: pd.DataFrame, labels, regressors=("prices", "x")) -> GF
     K = int(labels.max()) + 1
     if (np.bincount(labels, minlength=K) == 0).any():
         raise ValueError(f"Group {int(np.flatnonzero(np.bincount(labels, minlength=K) == 0)[0])} has no product.")
-    beta, lam = _fit_groups(panel, _onehot(labels[None], K))
-    objective = float(_pick(_ssr_matrix(panel, beta, lam), labels[None]).sum())
-    return _gfe_result(panel, labels, beta[0], lam[0], regressors, np.array([objective]),
+    beta, lam = _fit_groups(panel, _onehot(labels[None, None], K))
+    objective = float(_pick(_ssr_matrix(panel, beta, lam), labels[None, None]).sum())
+    return _gfe_result(panel, labels, beta[0, 0], lam[0, 0], regressors, np.array([objective]),
                        [np.array([objective])], np.array([False]), 0)
 
 
@@ -1092,6 +1192,7 @@ def two_step(
     n_starts: int = 20,
     seed=0,
     cov_type: str = "robust",
+    classification: GFEResult | None = None,
     **classify_options,
 ) -> TwoStepResult:
     r"""The slides' two-step estimator of the nested logit with nests learned from the data.
@@ -1137,6 +1238,9 @@ def two_step(
         Passed to :func:`classify`.
     cov_type : {"robust", "unadjusted"}
         Step 2's standard errors.
+    classification : GFEResult, optional
+        A step 1 already computed (by :func:`classify` or :func:`classify_many` on the same
+        data with K groups); step 1 is then skipped.
 
     Returns
     -------
@@ -1164,13 +1268,21 @@ def two_step(
             "two_step's second step computes the outside share from the rows of data; "
             "an outside_shares column is only supported by classify."
         )
-    result = classify(data, K, n_starts=n_starts, seed=seed, regressors=regressors, **classify_options)
+    if classification is None:
+        result = classify(data, K, n_starts=n_starts, seed=seed, regressors=regressors, **classify_options)
+    elif classification.K != K:
+        raise ValueError(f"classification has K={classification.K} groups; two_step was asked for K={K}.")
+    else:
+        result = classification
     nest_ids = result.labels_for(data["product_ids"])
-    X = data[list(characteristics)].to_numpy(dtype=float)
+    def columns(names):  # column by column: cheaper than a sub-DataFrame
+        return np.column_stack([data[c].to_numpy(dtype=float) for c in names])
+
+    X = columns(characteristics)
     market_ids = data["market_ids"].to_numpy()
     Z = nest_instruments(X, nest_ids, market_ids, names=characteristics)[0]
     if price_instruments:
-        Z = np.column_stack([Z, data[list(price_instruments)].to_numpy(dtype=float)])
+        Z = np.column_stack([Z, columns(price_instruments)])
     shares = data["shares"].to_numpy(dtype=float)
     estimates = berry_regression(
         shares, data["prices"].to_numpy(dtype=float), X, nest_ids, market_ids, Z,

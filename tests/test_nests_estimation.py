@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from course_lib import monte_carlo
-from course_lib.nested_logit import berry_regression, nest_instruments
+from course_lib.nested_logit import _unique, berry_regression, nest_instruments
 from course_lib.nests import (
     best_relabelling,
     classify,
+    classify_many,
     fit_assignment,
     cross_validate,
     matched_share,
@@ -66,6 +67,78 @@ def test_two_step_bad_inputs():
         two_step(d, 3, characteristics=("w",))
     with pytest.raises(ValueError, match="K=30"):
         two_step(d, 30)
+
+
+def test_two_step_on_a_given_classification():
+    d = simulate_nested_logit(J=60, M=8, seed=5).data
+    step1 = classify(d, 3, n_starts=4, seed=2)
+    fresh = two_step(d, 3, n_starts=4, seed=2)
+    given = two_step(d, 3, classification=step1)
+    assert given.classification is step1
+    pd.testing.assert_series_equal(given.estimates.iv.params, fresh.estimates.iv.params)
+    with pytest.raises(ValueError, match="classification has K=3 groups; two_step was asked for K=2"):
+        two_step(d, 2, classification=step1)
+
+
+# ---------------------------------------------------------------------------------------
+# Several data sets at once
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("design", [dict(), dict(endogenous=True), dict(missing=0.2, nest_exit=0.1)])
+def test_classify_many_gives_each_data_set_its_own_classification(design):
+    """Stacked or alone, every data set gets the same starts, path and result."""
+    regressors = ("z", "x") if design.get("endogenous") else ("prices", "x")
+    datasets = [simulate_nested_logit(J=40, M=6, seed=100 + i, **design).data for i in range(5)]
+    if design.get("missing"):  # unbalanced: keep the products and markets of the stack the same
+        keep = set.intersection(*(set(data["product_ids"]) for data in datasets))
+        datasets = [data[data["product_ids"].isin(keep)] for data in datasets]
+        datasets = [data[data.groupby("product_ids")["market_ids"].transform("size") >= 2] for data in datasets]
+        keep = set.intersection(*(set(data["product_ids"]) for data in datasets))
+        datasets = [data[data["product_ids"].isin(keep)] for data in datasets]
+    seeds = [7, 3, 3, 0, 11]
+    many = classify_many(datasets, 3, n_starts=6, seeds=seeds, regressors=regressors)
+    for data, seed, stacked in zip(datasets, seeds, many):
+        alone = classify(data, 3, n_starts=6, seed=seed, regressors=regressors)
+        pd.testing.assert_series_equal(stacked.labels, alone.labels)
+        np.testing.assert_allclose(stacked.objectives, alone.objectives, rtol=1e-12)
+        np.testing.assert_array_equal(stacked.iterations, alone.iterations)
+        np.testing.assert_array_equal(stacked.converged, alone.converged)
+        assert stacked.best_start == alone.best_start
+        pd.testing.assert_frame_equal(stacked.coefficients, alone.coefficients, rtol=1e-10)
+        pd.testing.assert_frame_equal(stacked.intercepts, alone.intercepts, rtol=1e-10, atol=1e-10)
+        pd.testing.assert_series_equal(stacked.alone, alone.alone)
+
+
+def test_classify_many_bad_inputs():
+    a = simulate_nested_logit(J=30, M=5, seed=0).data
+    b = simulate_nested_logit(J=31, M=5, seed=1).data
+    with pytest.raises(ValueError, match="Data set 1 has other product or market ids"):
+        classify_many([a, b], 3, n_starts=2)
+    with pytest.raises(ValueError, match="seeds has 1 entries for 2 data sets"):
+        classify_many([a, a], 3, seeds=[0])
+    with pytest.raises(ValueError, match="datasets is empty"):
+        classify_many([], 3)
+    with pytest.raises(ValueError, match="K must be a positive integer"):
+        classify_many([a], 0)
+    with pytest.raises(ValueError, match="shares must be strictly positive"):
+        classify_many([a, a.assign(shares=0.0)], 3)
+
+
+@pytest.mark.parametrize("ids", [
+    np.array([3, 0, 3, 7, 7, 1]),  # small non-negative integers: counted
+    np.array([5, -2, 5, 9]),  # negative: sorted
+    np.array([10**9, 4, 10**9]),  # large: sorted
+    np.array(["b", "a", "b"]),
+    np.array([2.5, 1.0, 2.5]),
+    np.array([], dtype=int),
+])
+def test_unique_is_numpy_unique(ids):
+    values, inverse = _unique(ids)
+    expected_values, expected_inverse = np.unique(ids, return_inverse=True)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    assert values.dtype == expected_values.dtype
 
 
 # ---------------------------------------------------------------------------------------
@@ -186,6 +259,10 @@ def test_replication_is_seeded_and_backend_free():
     parallel, _ = monte_carlo.run_cell(100, 10, replications=4, n_jobs=2, progress=False)
     pd.testing.assert_frame_equal(serial[_NUMBERS], parallel[_NUMBERS])
     assert serial.loc[3, "beta_p"] == a["beta_p"]
+    # Replications computed together (stacked classifications) are the ones computed alone.
+    together = pd.DataFrame(monte_carlo.run_replications(100, 10, [3, 0, 8], endogenous=True))
+    alone = pd.DataFrame([monte_carlo.replication(100, 10, r, endogenous=True) for r in (3, 0, 8)])
+    pd.testing.assert_frame_equal(together[_NUMBERS], alone[_NUMBERS])
 
 
 def test_dask_backend_gives_the_same_replications():
