@@ -85,18 +85,24 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
     return run_replications(J, M, [r], endogenous, n_starts, **design)[0]
 
 
-#: Product-market pairs in one stack of panels that :func:`replications` classifies at
-#: once: enough to share numpy's per-call cost among small problems, few enough for the
-#: stack's arrays to stay in cache.
-STACK_PAIRS = 25_000
+#: Replications whose panels :func:`run_replications` classifies at once, in cells with at
+#: most :data:`STACK_MAX_PRODUCTS` products. Stacking shares numpy's per-call cost among
+#: small problems (about twice as fast at J = 100); with more products the arrays outgrow
+#: the cache and it no longer pays (``benchmarks/bench_classify_many.py``).
+STACK_SIZE = 25
+STACK_MAX_PRODUCTS = 200
+
+
+def _per_stack(J: int) -> int:
+    return STACK_SIZE if J <= STACK_MAX_PRODUCTS else 1
 
 
 def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int = N_STARTS,
                  **design) -> list:
     """The replications ``rs`` of one cell, each exactly as :func:`replication` returns it.
 
-    The replications are only computed together: their classifications run in stacks of
-    about :data:`STACK_PAIRS` product-market pairs (:func:`course_lib.nests.classify_many`,
+    The replications are only computed together: in cells with few products their
+    classifications run in stacks of :data:`STACK_SIZE` (:func:`course_lib.nests.classify_many`,
     which gives each data set the result of :func:`course_lib.nests.classify` on it alone),
     so that small cells pay numpy's per-call overhead once per stack, not once per
     replication. A replication's ``seconds`` is its own second step plus an even share of
@@ -106,7 +112,7 @@ def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int
     options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
                if endogenous else {})
     rows = []
-    per_stack = max(1, STACK_PAIRS // (J * M))
+    per_stack = _per_stack(J)
     for first in range(0, len(rs), per_stack):  # stacks of replications
         stack = rs[first:first + per_stack]
         start = time.perf_counter()
@@ -198,7 +204,7 @@ def run_cell(
     label = f"{'endogenous' if endogenous else 'exogenous'} J={J} M={M}"
     # Batches of replications, one task each: a few per worker for a balanced load, but
     # as large as one stack of panels (see run_replications) where replications are small.
-    per_stack = max(1, STACK_PAIRS // (J * M))
+    per_stack = _per_stack(J)
     per_worker = -(-replications // n_jobs)
     size = max(-(-replications // (4 * n_jobs)), min(per_stack, per_worker))
     batches = [range(a, min(a + size, replications)) for a in range(0, replications, size)]
