@@ -99,11 +99,11 @@ def _per_stack(J: int) -> int:
 
 def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int = N_STARTS,
                  **design) -> list:
-    """The replications ``rs`` of one cell, each exactly as :func:`replication` returns it.
+    """The replications ``rs`` of one cell, each as :func:`replication` returns it.
 
     The replications are only computed together: in cells with few products their
     classifications run in stacks of :data:`STACK_SIZE` (:func:`course_lib.nests.classify_many`,
-    which gives each data set the result of :func:`course_lib.nests.classify` on it alone),
+    which gives each data set the classification :func:`course_lib.nests.classify` gives it alone),
     so that small cells pay numpy's per-call overhead once per stack, not once per
     replication. A replication's ``seconds`` is its own second step plus an even share of
     its stack's simulation and classification time.
@@ -202,12 +202,15 @@ def run_cell(
 
     n_jobs = os.cpu_count() if n_jobs is None else int(n_jobs)
     label = f"{'endogenous' if endogenous else 'exogenous'} J={J} M={M}"
-    # Batches of replications, one task each: a few per worker for a balanced load, but
-    # as large as one stack of panels (see run_replications) where replications are small.
+    # Batches of replications, one task each, of equal sizes (to within one) for a balanced
+    # load: four per worker, or where replications are stacked (see run_replications) as
+    # few as fill every worker with stacks.
     per_stack = _per_stack(J)
-    per_worker = -(-replications // n_jobs)
-    size = max(-(-replications // (4 * n_jobs)), min(per_stack, per_worker))
-    batches = [range(a, min(a + size, replications)) for a in range(0, replications, size)]
+    if per_stack > 1:
+        n_batches = n_jobs * -(-replications // (n_jobs * per_stack))
+    else:
+        n_batches = 4 * n_jobs
+    batches = [b.tolist() for b in np.array_split(np.arange(replications), min(n_batches, replications))]
     start = time.perf_counter()
     serial = n_jobs == 1 and backend is None
     rows = []

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._checks import _plain, as_matrix, as_vector, check_finite, check_same_length, check_shares
+from ._checks import _plain, as_matrix, as_vector, check_finite, check_same_length, check_shares, unique_inverse
 from .iv import IVResult, tsls
 
 __all__ = [
@@ -90,23 +90,11 @@ def _groups(nest_ids: np.ndarray, market_ids: np.ndarray):
     product's market position, each product's cell, the number of cells, each cell's
     market position and each cell's nest position.
     """
-    nests, nest_pos = _unique(nest_ids)
-    _, market_pos = _unique(market_ids)
+    nests, nest_pos = unique_inverse(nest_ids)
+    _, market_pos = unique_inverse(market_ids)
     code = market_pos.astype(np.int64) * len(nests) + nest_pos
-    cells, cell = _unique(code)
+    cells, cell = unique_inverse(code)
     return nests, nest_pos, market_pos, cell, len(cells), cells // len(nests), cells % len(nests)
-
-
-def _unique(ids: np.ndarray):
-    """``numpy.unique(ids, return_inverse=True)``, by counting when ids are small non-negative integers.
-
-    Counting is linear in the number of ids instead of a sort, which matters when the
-    same small problem is solved many times (a Monte Carlo)."""
-    if ids.dtype.kind in "iu" and len(ids) and 0 <= ids.min() and ids.max() < 4 * len(ids):
-        present = np.bincount(ids) > 0
-        position = np.cumsum(present) - 1
-        return np.flatnonzero(present).astype(ids.dtype), position[ids]
-    return np.unique(ids, return_inverse=True)
 
 
 def _sigma_per_nest(sigma, nests: np.ndarray) -> np.ndarray:
@@ -385,31 +373,26 @@ def nested_logit_elasticities(prices, shares, nest_ids, sigma, alpha: float) -> 
 def _others_log_sum_exp(x: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
     r"""For each row, :math:`\log \sum_{d \ne j,\ d \in \mathrm{cell}(j)} e^{x_d}`; ``-inf`` if alone.
 
-    Stable without cancellation: rows other than their cell's (first) maximum subtract
-    their own term from a sum that keeps the maximum's term 1; the maximum's row sums
-    the others directly, shifted by the cell's second largest value.
+    Stable without cancellation: shifted by its cell's maximum, the sum over the cell keeps
+    a term 1 that is not the row's own, unless the row is its cell's only maximum, so
+    subtracting the row's own term cannot cancel; the row of a cell's only maximum sums
+    the others directly, shifted by the largest of them.
     """
-    n = len(x)
-    order = np.lexsort((-x, cell))                      # by cell, largest first
-    first = np.ones(n, dtype=bool)
-    first[1:] = cell[order][1:] != cell[order][:-1]
-    top_row = order[first]                              # the row of each cell's maximum
-    is_top = np.zeros(n, dtype=bool)
-    is_top[top_row] = True
     top = np.full(n_cells, -np.inf)
-    top[cell[top_row]] = x[top_row]
-    total = np.bincount(cell, weights=np.exp(x - top[cell]), minlength=n_cells)
-    out = np.empty(n)
-    rest = ~is_top
-    out[rest] = top[cell[rest]] + np.log(total[cell[rest]] - np.exp(x[rest] - top[cell[rest]]))
-    second = np.full(n_cells, -np.inf)
+    np.maximum.at(top, cell, x)
+    own = np.exp(x - top[cell])
+    total = np.bincount(cell, weights=own, minlength=n_cells)
+    is_max = x == top[cell]
+    only_max = is_max & (np.bincount(cell, weights=is_max, minlength=n_cells)[cell] == 1)
+    rest = np.flatnonzero(~only_max)
+    out = np.empty(len(x))
+    out[rest] = top[cell[rest]] + np.log(total[cell[rest]] - own[rest])
+    second = np.full(n_cells, -np.inf)  # the largest of the others, where the maximum is alone
     np.maximum.at(second, cell[rest], x[rest])
-    with np.errstate(invalid="ignore", over="ignore"):
-        shifted = np.where(rest, np.exp(x - second[cell]), 0.0)
-    others = np.bincount(cell, weights=shifted, minlength=n_cells)
-    with np.errstate(divide="ignore"):
-        out[top_row] = np.where(others[cell[top_row]] > 0, second[cell[top_row]] + np.log(others[cell[top_row]]),
-                                -np.inf)
+    others = np.bincount(cell[rest], weights=np.exp(x[rest] - second[cell[rest]]), minlength=n_cells)
+    tops = cell[only_max]
+    with np.errstate(divide="ignore"):  # a product alone in its cell: log 0 = -inf
+        out[only_max] = second[tops] + np.log(others[tops])
     return out
 
 
@@ -622,29 +605,30 @@ def berry_regression(
     iv = tsls(y, regressors, Z, names=names, cov_type=cov_type)
 
     # Positions, not labels: the regressors are [exog, prices, within shares] in that order.
+    # (numpy first, pandas only to package: pandas operations cost more than the
+    # regression itself on Monte Carlo sized problems.)
     params, errors = iv.params.to_numpy(), iv.std_errors.to_numpy()
     n_exog = len(exog_names)
-    nest_index = pd.Index([_plain(k) for k in nests], name="nest")
-    rho = pd.Series(params[n_exog + 1:], index=nest_index)
+    rho = params[n_exog + 1:]
     sigma = 1.0 - rho
-    outside = sigma[(sigma <= 0) | (sigma > 1)]
-    if len(outside):
+    outside = (sigma <= 0) | (sigma > 1)
+    if outside.any():
         warnings.warn(
-            f"Estimated sigma outside (0, 1] for nest(s) {[_plain(k) for k in outside.index]} "
-            f"({', '.join(f'{v:.4g}' for v in outside)}): the estimates are not a nested logit "
+            f"Estimated sigma outside (0, 1] for nest(s) {[_plain(k) for k in nests[outside]]} "
+            f"({', '.join(f'{v:.4g}' for v in sigma[outside])}): the estimates are not a nested logit "
             "consistent with utility maximisation (misspecified nests, e.g. too many of them, or weak "
             "instruments).",
             stacklevel=2,
         )
-    sigma_se = pd.Series(errors[n_exog + 1:], index=nest_index)
-    delta = y - D @ params[n_exog + 1:]
+    nest_index = pd.Index([_plain(k) for k in nests], name="nest")
+    delta = y - D @ rho
     return NestedLogitResult(
-        beta=iv.params.iloc[:n_exog].copy(),
+        beta=pd.Series(params[:n_exog], index=iv.params.index[:n_exog]),
         alpha=float(params[n_exog]),
         alpha_se=float(errors[n_exog]),
-        sigma=sigma,
-        sigma_se=sigma_se,
-        rho=rho,
+        sigma=pd.Series(sigma, index=nest_index),
+        sigma_se=pd.Series(errors[n_exog + 1:], index=nest_index),
+        rho=pd.Series(rho, index=nest_index),
         delta=delta,
         xi=iv.residuals,
         iv=iv,

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from ._checks import _plain
+from ._checks import _plain, unique_inverse
 from .nested_logit import NestedLogitResult, berry_regression, nest_instruments, nested_logit_shares
 
 __all__ = [
@@ -254,21 +254,28 @@ def simulate_nested_logit(
         present &= nest_present[nests]
     # Long format, market-major (pyBLP's order): transpose to (M, J) and keep observed pairs.
     keep = present.T.ravel()
-    market_ids = np.repeat(np.arange(M), J)[keep]
-    product_ids = np.tile(np.arange(J), M)[keep]
-    # sigma keyed by nest id, so that a nest absent from this draw does not shift the others.
-    shares = nested_logit_shares(delta.T.ravel()[keep], nests[product_ids],
-                                 dict(enumerate(np.asarray(sigma, dtype=float))), market_ids)
+    balanced = bool(keep.all())
+
+    def long(a):  # (J, M) -> the rows of data: market-major, observed pairs only
+        return a.T.ravel() if balanced else a.T.ravel()[keep]
+
+    market_ids = long(np.broadcast_to(np.arange(M), (J, M)))
+    product_ids = long(np.broadcast_to(np.arange(J)[:, None], (J, M)))
+    # sigma keyed by nest id where a nest is absent from this draw, so that it does not
+    # shift the others (the array, aligned with the sorted nest ids, is faster).
+    all_nests = np.bincount(nests, minlength=K).all()
+    shares = nested_logit_shares(long(delta), nests[product_ids],
+                                 sigma if all_nests else dict(enumerate(sigma)), market_ids)
     columns = {
         "market_ids": market_ids,
         "product_ids": product_ids,
         "shares": shares,
-        "prices": p.T.ravel()[keep],
-        "x": x.T.ravel()[keep],
+        "prices": long(p),
+        "x": long(x),
         "nesting_ids": nests[product_ids],
     }
     if endogenous:
-        columns["z"] = z.T.ravel()[keep]
+        columns["z"] = long(z)
     data = pd.DataFrame(columns)
     return NestedLogitSimulation(
         data=data,
@@ -277,8 +284,8 @@ def simulate_nested_logit(
         beta_p=float(beta_p),
         beta_x=float(beta_x),
         group_means=group_means,
-        xi=xi.T.ravel()[keep],
-        delta=delta.T.ravel()[keep],
+        xi=long(xi),
+        delta=long(delta),
         design=dict(
             J=J, M=M, K=K, seed=seed, endogenous=endogenous, mean_correlation=mean_correlation,
             xi_variance=xi_variance, instrument_strength=instrument_strength,
@@ -398,12 +405,14 @@ class _Panel:
     """A stack of P products x markets panels; absent pairs are 0 with weight 0.
 
     Every array has a leading panel axis: P = 1 for one data set, more when
-    :func:`classify_many` classifies several data sets of the same shape at once.
+    :func:`classify_many` classifies several data sets of the same shape at once. The
+    observation indicators, y and the regressors are the layers of one array, kept in two
+    layouts, so that each step of the algorithm is one large matrix product instead of
+    several small ones.
     """
 
-    y: np.ndarray  # (P, J, M)
-    w: np.ndarray  # (P, Q, J, M) regressors, centred
-    obs: np.ndarray  # (P, J, M) float 1/0
+    layers: np.ndarray  # (P, 2 + Q, J, M): [obs (float 1/0), y, w_1, ..., w_Q], w centred
+    by_market: np.ndarray  # (P, (2 + Q) M, J): the same layers, markets x products
     product_ids: np.ndarray  # (J,)
     market_ids: np.ndarray  # (M,)
     xx: np.ndarray  # (P, J, Q, Q) per-product sums of w w'
@@ -412,9 +421,21 @@ class _Panel:
     y_mean: np.ndarray  # (P,)
     w_mean: np.ndarray  # (P, Q)
 
+    @property
+    def obs(self) -> np.ndarray:  # (P, J, M)
+        return self.layers[:, 0]
+
+    @property
+    def y(self) -> np.ndarray:  # (P, J, M)
+        return self.layers[:, 1]
+
+    @property
+    def w(self) -> np.ndarray:  # (P, Q, J, M)
+        return self.layers[:, 2:]
+
     def take(self, rows) -> "_Panel":
         """The panels ``rows`` (an index into the leading axis)."""
-        return _Panel(self.y[rows], self.w[rows], self.obs[rows], self.product_ids, self.market_ids,
+        return _Panel(self.layers[rows], self.by_market[rows], self.product_ids, self.market_ids,
                       self.xx[rows], self.xy[rows], self.yy[rows], self.y_mean[rows], self.w_mean[rows])
 
     @staticmethod
@@ -429,7 +450,7 @@ class _Panel:
                     "stacks data sets over the same products and markets (call classify on each instead)."
                 )
         arrays = {name: np.concatenate([getattr(p, name) for p in panels])
-                  for name in ("y", "w", "obs", "xx", "xy", "yy", "y_mean", "w_mean")}
+                  for name in ("layers", "by_market", "xx", "xy", "yy", "y_mean", "w_mean")}
         return _Panel(product_ids=first.product_ids, market_ids=first.market_ids, **arrays)
 
 
@@ -476,10 +497,11 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
             f"Regressor {regressors[q]!r} of product {_name(product_raw[i])} in market "
             f"{_name(market_raw[i])} is not finite."
         )
-    markets, m_idx = np.unique(market_raw, return_inverse=True)
-    products, j_idx = np.unique(product_raw, return_inverse=True)
+    markets, m_idx = unique_inverse(market_raw)
+    products, j_idx = unique_inverse(product_raw)
     J, M, Q = len(products), len(markets), len(regressors)
-    counts = np.bincount(j_idx * M + m_idx, minlength=J * M).reshape(J, M)
+    pair = j_idx * M + m_idx  # position of (j, m) in the flattened J x M layout
+    counts = np.bincount(pair, minlength=J * M).reshape(J, M)
     if (counts > 1).any():
         j, m = (int(a[0]) for a in np.nonzero(counts > 1))
         raise ValueError(
@@ -528,21 +550,26 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
     y_mean = float(y_long.mean())
     w_mean = W.mean(axis=0)
     # Centring leaves slopes unchanged (intercepts absorb it) and tames cancellation.
-    y = np.zeros((J, M))
-    y[j_idx, m_idx] = y_long - y_mean
-    w = np.zeros((Q, J, M))
-    w[:, j_idx, m_idx] = (W - w_mean).T
-    obs = (counts > 0).astype(float)
+    layers = np.zeros((2 + Q, J * M))
+    layers[0] = (counts > 0).ravel()
+    layers[1, pair] = y_long - y_mean
+    for q in range(Q):  # regressors, never products or markets
+        layers[2 + q, pair] = W[:, q] - w_mean[q]
+    layers = layers.reshape(2 + Q, J, M)
+    y, w = layers[1], layers[2:]
     xx = np.einsum("qjm,rjm->jqr", w, w)
     xy = np.einsum("qjm,jm->jq", w, y)
     yy = np.einsum("jm,jm->j", y, y)
-    return _Panel(y[None], w[None], obs[None], products, markets, xx[None], xy[None], yy[None],
+    by_market = np.ascontiguousarray(layers.swapaxes(1, 2)).reshape(1, (2 + Q) * M, J)
+    return _Panel(layers[None], by_market, products, markets, xx[None], xy[None], yy[None],
                   np.array([y_mean]), w_mean[None])
 
 
 def _onehot(labels: np.ndarray, K: int) -> np.ndarray:
     """(..., J) integer labels -> (..., J, K) float indicators."""
-    return (labels[..., None] == np.arange(K)).astype(float)
+    out = np.zeros(labels.shape + (K,))
+    out.reshape(-1)[K * np.arange(labels.size) + labels.ravel()] = 1.0  # faster than a comparison
+    return out
 
 
 def _group_sizes(labels: np.ndarray, K: int) -> np.ndarray:
@@ -586,10 +613,10 @@ def _fit_groups(panel: _Panel, onehot: np.ndarray):
     (P, S, M, K), NaN where a group has no product in a market.
     """
     P, S, J, K = onehot.shape
-    Q = panel.w.shape[1]
-    n = panel.obs.swapaxes(-1, -2)[:, None] @ onehot  # (P, S, M, K) products per cell
-    sum_y = panel.y.swapaxes(-1, -2)[:, None] @ onehot  # (P, S, M, K)
-    sum_w = panel.w.swapaxes(-1, -2)[:, None] @ onehot[:, :, None]  # (P, S, Q, M, K)
+    Q, M = panel.w.shape[1], panel.w.shape[3]
+    # Cell sums of every layer at once: products per cell n, sum of y, sums of w.
+    sums = (panel.by_market[:, None] @ onehot).reshape(P, S, 2 + Q, M, K)
+    n, sum_y, sum_w = sums[:, :, 0], sums[:, :, 1], sums[:, :, 2:]  # (P, S, M, K), (P, S, Q, M, K)
     inv_n = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)
     sxx = (onehot.swapaxes(-1, -2) @ panel.xx.reshape(P, 1, J, Q * Q)).reshape(P, S, K, Q, Q)
     sxy = onehot.swapaxes(-1, -2) @ panel.xy[:, None]  # (P, S, K, Q)
@@ -597,15 +624,18 @@ def _fit_groups(panel: _Panel, onehot: np.ndarray):
     wxx = sxx - np.einsum("...qmk,...rmk->...kqr", weighted, sum_w)
     wxy = sxy - np.einsum("...qmk,...mk->...kq", weighted, sum_y)
     beta = _pseudo_solve(wxx, wxy)
-    lam = (sum_y - np.einsum("...qmk,...kq->...mk", sum_w, beta)) * inv_n
+    lam = (sum_y - sum(sum_w[:, :, q] * beta[:, :, None, :, q] for q in range(Q))) * inv_n  # Q is small
     lam = np.where(n > 0, lam, np.nan)
     return beta, lam
 
 
 def _filled(lam: np.ndarray) -> np.ndarray:
     """Intercepts with each absent (market, group) cell set to the group's mean intercept."""
+    absent = np.isnan(lam)
+    if not absent.any():  # a balanced panel: nothing to fill (and nanmean is slow)
+        return lam
     mean = np.nanmean(lam, axis=-2, keepdims=True)  # no group is empty in every market
-    return np.where(np.isnan(lam), mean, lam)
+    return np.where(absent, mean, lam)
 
 
 def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -632,15 +662,24 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """
     lam = _filled(lam)
     P, S, K, Q = beta.shape
-    J = panel.yy.shape[1]
-    b_xy = panel.xy[:, None] @ beta.swapaxes(-1, -2)  # (P, S, J, K)
-    bb = (beta[..., :, None] * beta[..., None, :]).reshape(P, S, K, Q * Q)
-    b_xx_b = panel.xx.reshape(P, 1, J, Q * Q) @ bb.swapaxes(-1, -2)  # (P, S, J, K)
-    y_lam = panel.y[:, None] @ lam  # (P, S, J, K)
-    w_lam = panel.w[:, None] @ lam[:, :, None]  # (P, S, Q, J, K)
-    bw_lam = sum(w_lam[:, :, q] * beta[:, :, None, :, q] for q in range(Q))  # Q is small
-    lam2 = panel.obs[:, None] @ (lam * lam)
-    return panel.yy[:, None, :, None] - 2 * b_xy + b_xx_b - 2 * (y_lam - bw_lam) + lam2
+    J, M = panel.yy.shape[1], lam.shape[2]
+    # Starts and groups side by side in the columns (S K), so that each term is one
+    # matrix product per panel; the result is (P, J, S K), seen as (P, S, J, K).
+    lam_t = lam.transpose(0, 2, 1, 3).reshape(P, M, S * K)
+    beta_t = beta.transpose(0, 3, 1, 2).reshape(P, Q, S * K)
+    ys_w = panel.layers[:, 1:].reshape(P, (1 + Q) * J, M)  # y, then w, by product
+    y_w_lam = (ys_w @ lam_t).reshape(P, 1 + Q, J, S * K)
+    cross = y_w_lam[:, 0]  # sum_m (y_jm - beta_k' w_jm) lambda_mk, built in place
+    for q in range(Q):  # Q is small
+        cross -= y_w_lam[:, 1 + q] * beta_t[:, q, None]
+    bb = (beta_t[:, :, None] * beta_t[:, None, :]).reshape(P, Q * Q, S * K)
+    ssr = panel.xy @ beta_t
+    ssr += cross
+    ssr *= -2
+    ssr += panel.xx.reshape(P, J, Q * Q) @ bb
+    ssr += panel.obs @ (lam_t * lam_t)
+    ssr += panel.yy[:, :, None]
+    return ssr.reshape(P, J, S, K).transpose(0, 2, 1, 3)
 
 
 def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.ndarray:
@@ -658,11 +697,15 @@ def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.nd
     return labels
 
 
-def _no_empty_groups(labels: np.ndarray, cost: np.ndarray, K: int) -> np.ndarray:
-    """Apply :func:`_fill_empty_groups` to the assignments (rows of (..., J)) that left a group empty."""
-    for row in np.argwhere((_group_sizes(labels, K) == 0).any(axis=-1)):  # rare: only rows with a gap
+def _no_empty_groups(labels: np.ndarray, costs: np.ndarray, K: int) -> np.ndarray:
+    """Apply :func:`_fill_empty_groups` to the assignments (rows of (..., J)) that left a group empty.
+
+    ``costs`` (..., J, K) are every product's costs in every group; each product's own
+    cost is read only in the rare rows with a gap.
+    """
+    for row in np.argwhere((_group_sizes(labels, K) == 0).any(axis=-1)):
         row = tuple(row)
-        labels[row] = _fill_empty_groups(labels[row], cost[row], K)
+        labels[row] = _fill_empty_groups(labels[row], _pick(costs[row], labels[row]), K)
     return labels
 
 
@@ -683,7 +726,8 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
     labels = starts.copy()
     active = np.ones((P, S), dtype=bool)
     converged = np.zeros((P, S), dtype=bool)
-    histories = [[[] for _ in range(S)] for _ in range(P)]
+    history = np.full((max_iterations, P, S), np.nan)  # objective of each start at each step
+    steps = np.zeros((P, S), dtype=int)
     best_objective = np.full((P, S), np.inf)
     best_labels = labels.copy()
     best_beta = np.zeros((P, S, K, Q))
@@ -707,8 +751,9 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         ssr = _ssr_matrix(sub, beta, lam)  # (L, S, J, K)
         current = _pick(ssr, lab)
         objective = current.sum(axis=-1)  # (L, S)
-        for p, s, value in zip(*at(running), objective[running]):  # per start, never products
-            histories[p][s].append(float(value))
+        rows = at(running)
+        history[steps[rows], rows[0], rows[1]] = objective[running]
+        steps[rows] += 1
         improved = running & (objective < best_objective[live[:, None], slots])
         rows = at(improved)
         best_objective[rows] = objective[improved]
@@ -719,7 +764,7 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         new_ssr = _pick(ssr, new)
         stay = current <= new_ssr + margin[live][:, None]
         new = np.where(stay, lab, new)
-        new = _no_empty_groups(new, np.where(stay, current, new_ssr), K)
+        new = _no_empty_groups(new, ssr, K)
         same = (new == lab).all(axis=-1)
         # Stop a start that converged, or (a safeguard: it cannot happen in exact
         # arithmetic) whose objective rose.
@@ -728,7 +773,7 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         converged[at(running & same)] = True
         labels[at(moving)] = new[moving]
         active[at(done)] = False
-    histories = [[np.array(h) for h in per_panel] for per_panel in histories]
+    histories = [[history[: steps[p, s], p, s].copy() for s in range(S)] for p in range(P)]
     return (best_objective, best_labels, best_beta, best_lam), histories, converged
 
 
@@ -793,7 +838,7 @@ def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int 
         # Squared distances |f|^2 - 2 f'c + |c|^2 by matrix products, shape (S, J, K).
         d2 = norms - 2 * (features @ centres.transpose(0, 2, 1)) + np.einsum("skf,skf->sk", centres, centres)[:, None]
         new = np.argmin(d2, axis=2)
-        new = _no_empty_groups(new, _pick(d2, new), K)
+        new = _no_empty_groups(new, d2, K)
         if np.array_equal(new, labels):
             break
         labels = new
@@ -978,7 +1023,9 @@ def classify_many(
     r"""Classify several data sets over the same products and markets in one computation.
 
     The result for data set i is the one of ``classify(datasets[i], K, n_starts,
-    seeds[i], ...)``: the same starts, the same algorithm. The panels are stacked along a
+    seeds[i], ...)``: the same starts, the same algorithm, the same groups (objectives and
+    coefficients agree to rounding: a matrix product over a stack may add its terms in
+    another order than over one panel). The panels are stacked along a
     leading axis and the Lloyd steps of :func:`classify` run on all data sets and all their
     starts at once, so that small problems (a Monte Carlo cell with few products and
     markets) pay numpy's per-call overhead once per step for the whole stack rather than
@@ -1111,10 +1158,10 @@ def _aligned_labels(estimated, true):
 def _matching(estimated, true):
     """Confusion matrix of two labellings and its maximum-weight one-to-one matching."""
     est, tru = _aligned_labels(estimated, true)
-    e_values, e_idx = np.unique(est, return_inverse=True)
-    t_values, t_idx = np.unique(tru, return_inverse=True)
-    confusion = np.zeros((len(e_values), len(t_values)))
-    np.add.at(confusion, (e_idx, t_idx), 1)
+    e_values, e_idx = unique_inverse(est)
+    t_values, t_idx = unique_inverse(tru)
+    shape = (len(e_values), len(t_values))
+    confusion = np.bincount(e_idx * shape[1] + t_idx, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
     rows, cols = linear_sum_assignment(confusion, maximize=True)
     return confusion, rows, cols, e_values, t_values
 

@@ -208,6 +208,11 @@ def test_nest_instruments_brute_force_and_singletons():
     assert Zi.shape == (n, 6) and len(cols_i) == 6
     for k in range(3):
         np.testing.assert_array_equal(Zi[:, 2 * k:2 * k + 2], Z * (nid == k)[:, None])
+    # Ties for a cell's maximum, and a cell of equal values, take the same formula.
+    x_tied = np.array([5.0, 5.0, 1.0, 2.0, 2.0, 2.0])
+    Zt, _, _ = nl.nest_instruments(x_tied, [0, 0, 0, 1, 1, 1], [0] * 6, interact=False)
+    expected = [-np.logaddexp(5.0, 1.0)] * 2 + [-(5.0 + np.log(2.0))] + [-(2.0 + np.log(2.0))] * 3
+    np.testing.assert_allclose(Zt.ravel(), expected, rtol=1e-15)
     # A singleton cell is flagged and gets z = 0.
     Z1, _, alone1 = nl.nest_instruments([1.0, 2.0, 3.0], [0, 0, 1], [0, 0, 0], interact=False)
     np.testing.assert_array_equal(alone1, [False, False, True])

@@ -281,3 +281,14 @@ def test_mismatched_shapes():
         simulate_nested_logit(10, 3, K=3, sigma=(0.2, 0.3))
     with pytest.raises(ValueError, match=r"sigma must lie in \(0, 1\]"):
         simulate_nested_logit(10, 3, sigma=(0.2, 0.3, 1.5))
+
+
+def test_no_empty_groups_moves_the_worst_fitted_product_of_a_shared_group():
+    from course_lib.nests import _no_empty_groups
+
+    labels = np.array([[0, 0, 1, 1, 1], [0, 1, 2, 2, 1]])  # row 0 leaves group 2 empty
+    costs = np.zeros((2, 5, 3))
+    costs[0, :, :] = [[1, 0, 0], [9, 0, 0], [0, 2, 0], [0, 7, 0], [0, 3, 0]]  # own costs 1, 9, 2, 7, 3
+    fixed = _no_empty_groups(labels.copy(), costs, 3)
+    np.testing.assert_array_equal(fixed[0], [0, 2, 1, 1, 1])  # product 1 has the largest own cost, 9
+    np.testing.assert_array_equal(fixed[1], labels[1])  # no gap: unchanged

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from course_lib import monte_carlo
-from course_lib.nested_logit import _unique, berry_regression, nest_instruments
+from course_lib._checks import unique_inverse
+from course_lib.nested_logit import berry_regression, nest_instruments
 from course_lib.nests import (
     best_relabelling,
     classify,
@@ -133,8 +134,8 @@ def test_classify_many_bad_inputs():
     np.array([2.5, 1.0, 2.5]),
     np.array([], dtype=int),
 ])
-def test_unique_is_numpy_unique(ids):
-    values, inverse = _unique(ids)
+def test_unique_inverse_is_numpy_unique(ids):
+    values, inverse = unique_inverse(ids)
     expected_values, expected_inverse = np.unique(ids, return_inverse=True)
     np.testing.assert_array_equal(values, expected_values)
     np.testing.assert_array_equal(inverse, expected_inverse)
