@@ -7,6 +7,7 @@ and, later, for the nested logit and the concentrated-out linear parameters of B
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
@@ -23,20 +24,38 @@ class IVResult:
 
     Attributes
     ----------
-    params, std_errors : pandas.Series
-        Coefficients and standard errors, indexed by regressor name.
+    coefficients : ndarray, shape (K,)
+        The estimates, in the order of the columns of X.
+    names : tuple of str
+        The names of the columns of X.
     residuals : ndarray
-        ``y - X @ params``, the estimated structural error (``xi`` in demand).
+        ``y - X @ coefficients``, the estimated structural error (``xi`` in demand).
     cov : ndarray
-        Estimated covariance matrix of ``params``.
+        Estimated covariance matrix of the coefficients.
     cov_type : str
+    params, std_errors : pandas.Series
+        Coefficients and standard errors, indexed by regressor name (built on first use:
+        pandas costs more than the regression itself in a Monte Carlo of small problems).
     """
 
-    params: pd.Series
-    std_errors: pd.Series
+    coefficients: np.ndarray
+    names: tuple
     residuals: np.ndarray
     cov: np.ndarray
     cov_type: str
+
+    @property
+    def standard_errors(self) -> np.ndarray:
+        """Standard errors as an array, in the order of ``coefficients``."""
+        return np.sqrt(np.diag(self.cov))
+
+    @cached_property
+    def params(self) -> pd.Series:
+        return pd.Series(self.coefficients, index=pd.Index(list(self.names), name="parameter"))
+
+    @cached_property
+    def std_errors(self) -> pd.Series:
+        return pd.Series(self.standard_errors, index=self.params.index)
 
     def table(self) -> pd.DataFrame:
         """Coefficients and standard errors side by side."""
@@ -83,36 +102,60 @@ def tsls(y, X, Z, names=None, cov_type: str = "robust") -> IVResult:
         names = [f"x{k}" for k in range(X.shape[1])]
     if len(names) != X.shape[1]:
         raise ValueError(f"names has {len(names)} entries for {X.shape[1]} columns of X.")
-    # First stage: X_hat = P_Z X = Q Q'X with Q an orthonormal basis of the columns of Z
-    # (pivoted QR, dropping directions that collinear instruments do not span), without
-    # forming the N x N projection. rank(X_hat) = rank(Q'X), a small matrix.
-    Q, R, _ = scipy.linalg.qr(Z, mode="economic", pivoting=True)
-    diagonal = np.abs(np.diag(R))
-    Q = Q[:, diagonal > diagonal[0] * max(Z.shape) * np.finfo(float).eps]
-    QX = Q.T @ X
-    X_hat = Q @ QX
+    beta, e, cov = _tsls_fit(y[None], X.T[None], Z.T[None], cov_type)
+    return IVResult(beta[0], tuple(names), e[0], cov[0], cov_type)
+
+
+def _instrument_basis(Zt: np.ndarray) -> np.ndarray:
+    """Orthonormal bases of the column spaces of a stack of instrument matrices, given as
+    their transposes Zt (B, L, N); returns the transposed bases (B, L, N).
+
+    Householder QR, batched; where a matrix is (nearly) rank deficient, a column-pivoted QR
+    instead, keeping only the directions that the instruments span (the other rows of its
+    basis are zero, which leaves the projection :math:`Q Q'` unchanged).
+    """
+    Q, R = np.linalg.qr(Zt.swapaxes(-1, -2))
+    diagonal = np.abs(np.diagonal(R, axis1=-2, axis2=-1))
+    tolerance = max(Zt.shape[-2:]) * np.finfo(float).eps
+    for b in np.flatnonzero(diagonal.min(axis=-1) <= tolerance * diagonal.max(axis=-1)):  # rare
+        Qb, Rb, _ = scipy.linalg.qr(Zt[b].T, mode="economic", pivoting=True)
+        keep = np.abs(np.diag(Rb)) > abs(Rb[0, 0]) * tolerance
+        Q[b] = 0.0
+        Q[b][:, : keep.sum()] = Qb[:, keep]
+    return np.ascontiguousarray(Q.swapaxes(-1, -2))
+
+
+def _tsls_fit(y: np.ndarray, Xt: np.ndarray, Zt: np.ndarray, cov_type: str):
+    r"""The arithmetic of :func:`tsls` for a stack of B regressions of the same shape.
+
+    ``y`` (B, N) and the transposed regressors ``Xt`` (B, K, N) and instruments ``Zt``
+    (B, L, N), unchecked (variables by rows, so that elementwise steps run along the long
+    axis); returns the coefficients (B, K), the residuals (B, N) and the covariances
+    (B, K, K). The first stage is :math:`\hat X = P_Z X = Q Q' X` with Q an orthonormal
+    basis of the columns of Z (:func:`_instrument_basis`), without forming the N x N
+    projection; :math:`\mathrm{rank}(\hat X) = \mathrm{rank}(Q' X)`, a small matrix.
+    """
+    Qt = _instrument_basis(Zt)  # (B, L, N)
+    QX = Qt @ Xt.swapaxes(-1, -2)  # (B, L, K)
     rank = np.linalg.matrix_rank(QX)
-    if rank < X.shape[1]:
+    if (rank < Xt.shape[-2]).any():
+        b = int(np.argmax(rank < Xt.shape[-2]))
+        which = f" (data set {b})" if len(Xt) > 1 else ""
         raise ValueError(
-            f"Underidentified: the instruments identify only {rank} of the {X.shape[1]} columns of X "
-            "(rank of the first-stage fitted values); add excluded instruments or drop collinear ones."
+            f"Underidentified{which}: the instruments identify only {rank[b]} of the {Xt.shape[-2]} "
+            "columns of X (rank of the first-stage fitted values); add excluded instruments or drop "
+            "collinear ones."
         )
-    bread = np.linalg.inv(X_hat.T @ X_hat)
-    beta = bread @ (X_hat.T @ y)
-    e = y - X @ beta
+    X_hat_t = QX.swapaxes(-1, -2) @ Qt  # (B, K, N)
+    bread = np.linalg.inv(X_hat_t @ X_hat_t.swapaxes(-1, -2))
+    beta = (bread @ (X_hat_t @ y[..., None]))[..., 0]
+    e = y - (beta[:, None, :] @ Xt)[:, 0]
     if cov_type == "robust":
-        meat = (X_hat * e[:, None] ** 2).T @ X_hat
-        cov = bread @ meat @ bread
+        scaled = X_hat_t * e[:, None, :]
+        cov = bread @ (scaled @ scaled.swapaxes(-1, -2)) @ bread
     else:
-        cov = (e @ e / n) * bread
-    index = pd.Index(list(names), name="parameter")
-    return IVResult(
-        params=pd.Series(beta, index=index),
-        std_errors=pd.Series(np.sqrt(np.diag(cov)), index=index),
-        residuals=e,
-        cov=cov,
-        cov_type=cov_type,
-    )
+        cov = (np.einsum("bn,bn->b", e, e) / y.shape[-1])[:, None, None] * bread
+    return beta, e, cov
 
 
 def first_stage_f(endogenous, exogenous, excluded) -> float:

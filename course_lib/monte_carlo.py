@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .nests import best_relabelling, classify_many, matched_share, simulate_nested_logit, two_step
+from .nests import _match, classify_many, simulate_nested_logit, two_step, two_step_many
 
 __all__ = [
     "J_VALUES",
@@ -105,56 +105,76 @@ def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int
     classifications run in stacks of :data:`STACK_SIZE` (:func:`course_lib.nests.classify_many`,
     which gives each data set the classification :func:`course_lib.nests.classify` gives it alone),
     so that small cells pay numpy's per-call overhead once per stack, not once per
-    replication. A replication's ``seconds`` is its own second step plus an even share of
-    its stack's simulation and classification time.
+    replication; the second steps of all of ``rs`` run as one stack
+    (:func:`course_lib.nests.two_step_many`). A replication's ``seconds`` is an even share
+    of its stack's simulation and classification time plus an even share of the second
+    steps' time.
     """
     rs = [int(r) for r in rs]
     options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
                if endogenous else {})
-    rows = []
+    sims, classifications, seconds = [], [], []
     per_stack = _per_stack(J)
     for first in range(0, len(rs), per_stack):  # stacks of replications
         stack = rs[first:first + per_stack]
         start = time.perf_counter()
-        sims = [simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
-                for r in stack]
-        fits = classify_many([sim.data for sim in sims], len(sims[0].sigma), n_starts=n_starts, seeds=stack,
-                             regressors=options.get("regressors", ("prices", "x")))
-        shared = (time.perf_counter() - start) / len(stack)
-        for r, sim, fit in zip(stack, sims, fits):
-            start = time.perf_counter()
-            row = _second_step(r, sim, fit, options)
-            row["seconds"] = shared + time.perf_counter() - start
-            rows.append(row)
+        drawn = [simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
+                 for r in stack]
+        classifications += classify_many([sim.data for sim in drawn], len(drawn[0].sigma), n_starts=n_starts,
+                                         seeds=stack, regressors=options.get("regressors", ("prices", "x")))
+        sims += drawn
+        seconds += [(time.perf_counter() - start) / len(stack)] * len(stack)
+    start = time.perf_counter()
+    rows = _second_steps(rs, sims, classifications, options)
+    shared = (time.perf_counter() - start) / len(rs)
+    for row, own in zip(rows, seconds):
+        row["seconds"] = own + shared
     return rows
 
 
-def _second_step(r: int, sim, classification, options: dict) -> dict:
-    """Step 2 of replication r on its classification, and the comparison with the truth."""
-    K = classification.K
-    labels = classification.labels
-    sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
+def _second_steps(rs: list, sims: list, classifications: list, options: dict) -> list:
+    """Step 2 of the replications ``rs`` (all at once), and the comparison with the truth."""
+    K = classifications[0].K
     try:
-        fit = two_step(sim.data, K, classification=classification, **options)
+        fits = two_step_many([sim.data for sim in sims], K, classifications, **options)
+    except ValueError as error:  # a replication whose nests leave step 2 unidentified: find it
+        if "never has two products" not in str(error):
+            raise
+        fits = [_two_step_or_none(sim.data, K, classification, options)
+                for sim, classification in zip(sims, classifications)]
+    rows = []
+    for r, sim, classification, fit in zip(rs, sims, classifications, fits):  # replications
+        share, to_true = _match(classification.labels, sim.nests)
+        sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
+        if fit is None:
+            beta_p = beta_x = beta_p_se = np.nan
+        else:
+            # From the arrays rather than the pandas Series (costlier than the regression here).
+            estimates = fit.estimates.iv.coefficients
+            for group, value in zip(fit.estimates.nests, 1.0 - estimates[-K:]):
+                if group in to_true:
+                    sigma[to_true[group]] = value
+            beta_p, beta_p_se = fit.estimates.alpha, fit.estimates.alpha_se
+            beta_x = float(estimates[fit.estimates.iv.names.index("x")])
+        rows.append({
+            "replication": int(r),
+            "matched": share,
+            "beta_p": beta_p,
+            "beta_x": beta_x,
+            **{f"sigma_{k + 1}": sigma[k] for k in range(K)},
+            "beta_p_se": beta_p_se,
+        })
+    return rows
+
+
+def _two_step_or_none(data, K: int, classification, options: dict):
+    """Step 2 of one replication, or None where its estimated nests leave it unidentified."""
+    try:
+        return two_step(data, K, classification=classification, **options)
     except ValueError as error:
         if "never has two products" not in str(error):
             raise
-        beta_p = beta_x = beta_p_se = np.nan
-    else:
-        to_true = best_relabelling(labels, sim.nests)
-        for group, value in fit.estimates.sigma.items():
-            if group in to_true:
-                sigma[to_true[group]] = value
-        beta_p, beta_p_se = fit.estimates.alpha, fit.estimates.alpha_se
-        beta_x = float(fit.estimates.beta["x"])
-    return {
-        "replication": int(r),
-        "matched": matched_share(labels, sim.nests),
-        "beta_p": beta_p,
-        "beta_x": beta_x,
-        **{f"sigma_{k + 1}": sigma[k] for k in range(K)},
-        "beta_p_se": beta_p_se,
-    }
+        return None
 
 
 def run_cell(

@@ -43,12 +43,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from ._checks import _plain, as_matrix, as_vector, check_finite, check_same_length, check_shares, unique_inverse
-from .iv import IVResult, tsls
+from .iv import IVResult, _tsls_fit
 
 __all__ = [
     "nested_logit_shares",
@@ -444,20 +445,29 @@ def nest_instruments(X_char, nest_ids, market_ids, interact: bool = True, names=
     if len(names) != L:
         raise ValueError(f"names has {len(names)} entries for {L} columns of X_char.")
     nests, nest_pos, _, cell, n_cells, _, _ = _groups(nest_ids, market_ids)
-    alone = np.bincount(cell, minlength=n_cells)[cell] == 1
-    Z = np.zeros((n, L))
-    for l in range(L):
-        Z[~alone, l] = -_others_log_sum_exp(X[:, l], cell, n_cells)[~alone]
+    Zt, alone = _slides_instruments(X.T, cell, n_cells)
     if not interact:
-        return Z, [f"z[{nm}]" for nm in names], alone
-    K = len(nests)
-    out = np.zeros((n, K * L))
-    columns = []
-    for k in range(K):
-        rows = nest_pos == k
-        out[rows, k * L:(k + 1) * L] = Z[rows]
-        columns += [f"z[{nm}]|nest={_plain(nests[k])}" for nm in names]
-    return out, columns, alone
+        return Zt.T, [f"z[{nm}]" for nm in names], alone
+    columns = [f"z[{nm}]|nest={_plain(k)}" for k in nests for nm in names]
+    return _by_nest(Zt, nest_pos, len(nests)).T, columns, alone
+
+
+def _slides_instruments(Xt: np.ndarray, cell: np.ndarray, n_cells: int):
+    r"""The slides' instruments of :func:`nest_instruments`, for the characteristics Xt (L, N)
+    (by rows): :math:`-\log \sum_{d \ne j, d \in \mathrm{cell}(j)} e^{x_d}` for each row j,
+    0 where j is alone in its cell; returns them (L, N) and the indicator of those rows."""
+    alone = np.bincount(cell, minlength=n_cells)[cell] == 1
+    Zt = np.zeros(Xt.shape)
+    for l, x in enumerate(Xt):  # characteristics, never products or markets
+        Zt[l, ~alone] = -_others_log_sum_exp(x, cell, n_cells)[~alone]
+    return Zt, alone
+
+
+def _by_nest(values: np.ndarray, nest_pos: np.ndarray, K: int) -> np.ndarray:
+    """Variables (..., L, N) times the K nest dummies of the N rows: (..., K L, N), nest-major."""
+    dummies = nest_pos[..., None, :] == np.arange(K)[:, None]  # (..., K, N)
+    out = dummies[..., :, None, :] * values[..., None, :, :]  # (..., K, L, N)
+    return out.reshape(nest_pos.shape[:-1] + (K * values.shape[-2], nest_pos.shape[-1]))
 
 
 # --------------------------------------------------------------------------- Berry regression
@@ -480,18 +490,54 @@ class NestedLogitResult:
     delta, xi : ndarray, shape (N,)
         Mean utilities (the inversion at the estimated sigma) and the structural errors.
     iv : IVResult
-        The underlying regression (all coefficients, covariance, residuals).
+        The underlying regression (all coefficients, covariance, residuals), whose
+        regressors are the exogenous characteristics, the price and one log within-nest
+        share per nest, in that order.
+    nests : ndarray
+        The nest ids, sorted (the order of the last regressors).
     """
 
-    beta: pd.Series
-    alpha: float
-    alpha_se: float
-    sigma: pd.Series
-    sigma_se: pd.Series
-    rho: pd.Series
+    nests: np.ndarray
     delta: np.ndarray
-    xi: np.ndarray
     iv: IVResult
+
+    # The parameters are read from the regression on first use: building pandas objects
+    # costs more than the regression itself in a Monte Carlo of small problems.
+    @property
+    def _n_exog(self) -> int:  # the regressors are [exogenous, prices, one per nest]
+        return len(self.iv.coefficients) - 1 - len(self.nests)
+
+    @cached_property
+    def _nest_index(self) -> pd.Index:
+        return pd.Index([_plain(k) for k in self.nests], name="nest")
+
+    @property
+    def alpha(self) -> float:
+        return float(self.iv.coefficients[self._n_exog])
+
+    @property
+    def alpha_se(self) -> float:
+        return float(np.sqrt(self.iv.cov[self._n_exog, self._n_exog]))
+
+    @cached_property
+    def beta(self) -> pd.Series:
+        return self.iv.params.iloc[: self._n_exog]
+
+    @cached_property
+    def rho(self) -> pd.Series:
+        return pd.Series(self.iv.coefficients[self._n_exog + 1:], index=self._nest_index)
+
+    @cached_property
+    def sigma(self) -> pd.Series:
+        return 1.0 - self.rho
+
+    @cached_property
+    def sigma_se(self) -> pd.Series:
+        return pd.Series(self.iv.standard_errors[self._n_exog + 1:], index=self._nest_index)
+
+    @property
+    def xi(self) -> np.ndarray:
+        return self.iv.residuals
 
     def table(self) -> pd.DataFrame:
         """All parameters (beta, alpha, sigma per nest) with standard errors."""
@@ -577,59 +623,74 @@ def berry_regression(
         raise ValueError(f"x_names has {len(x_names)} entries for {X.shape[1]} columns of X.")
 
     nests, nest_pos, market_pos, cell, n_cells, _, _ = _groups(nest_ids, market_ids)
-    sizes = np.bincount(cell, minlength=n_cells)[cell]
-    for k, nest in enumerate(nests):
-        if not (sizes[nest_pos == k] > 1).any():
-            raise ValueError(
-                f"Nest {_plain(nest)!r} never has two products in the same market: its log within-nest "
-                "share is always 0 and its sigma is not identified."
-            )
-    outside = 1.0 - np.bincount(market_pos, weights=shares)
-    y = np.log(shares) - np.log(outside[market_pos])
-    log_within = np.log(shares / np.bincount(cell, weights=shares, minlength=n_cells)[cell])
-    K = len(nests)
-    D = np.zeros((n, K))
-    D[np.arange(n), nest_pos] = log_within
-    within_names = [f"log_within_share[{_plain(k)}]" for k in nests]
-
-    exog = [np.ones((n, 1))] if constant else []
-    exog_names = ["1"] if constant else []
-    exog.append(X)
-    exog_names += x_names
-    regressors = np.column_stack(exog + [prices[:, None], D])
-    names = exog_names + ["prices"] + within_names
+    lonely = ~_identified(cell, n_cells, nest_pos[None], len(nests))[0]
+    if lonely.any():
+        raise ValueError(
+            f"Nest {_plain(nests[np.argmax(lonely)])!r} never has two products in the same market: its log "
+            "within-nest share is always 0 and its sigma is not identified."
+        )
+    exog = np.column_stack(([np.ones(n)] if constant else []) + [X])
+    names = (["1"] if constant else []) + x_names + ["prices"] + [f"log_within_share[{_plain(k)}]" for k in nests]
     if instruments is None:
-        instruments = nest_instruments(X, nest_ids, market_ids)[0]
+        instruments = _by_nest(_slides_instruments(X.T, cell, n_cells)[0], nest_pos, len(nests)).T
     Zx = as_matrix(instruments, "instruments", n, row="product")
-    Z = np.column_stack(exog + ([prices[:, None]] if exogenous_prices else []) + [Zx])
-    iv = tsls(y, regressors, Z, names=names, cov_type=cov_type)
+    n_instruments = exog.shape[1] + int(exogenous_prices) + Zx.shape[1]
+    if n_instruments < len(names):
+        raise ValueError(f"Underidentified: {n_instruments} instruments for {len(names)} regressors.")
+    coefficients, e, cov, delta = _berry_fit(shares[None], prices[None], exog.T[None], nest_pos[None],
+                                             market_pos[None], len(nests), Zx.T[None], exogenous_prices, cov_type)
+    result = NestedLogitResult(nests, delta[0], IVResult(coefficients[0], tuple(names), e[0], cov[0], cov_type))
+    _warn_sigma(result.sigma.to_numpy(), nests)
+    return result
 
-    # Positions, not labels: the regressors are [exog, prices, within shares] in that order.
-    # (numpy first, pandas only to package: pandas operations cost more than the
-    # regression itself on Monte Carlo sized problems.)
-    params, errors = iv.params.to_numpy(), iv.std_errors.to_numpy()
-    n_exog = len(exog_names)
-    rho = params[n_exog + 1:]
-    sigma = 1.0 - rho
+
+def _identified(cell: np.ndarray, n_cells: int, nest_pos: np.ndarray, K: int) -> np.ndarray:
+    """(B, K): whether each nest of each data set has two products in some market.
+
+    ``cell`` indexes the (data set, market, nest) cells of the rows of ``nest_pos`` (B, N),
+    flattened.
+    """
+    pairs = np.bincount(cell, minlength=n_cells)[cell] > 1
+    B, N = nest_pos.shape
+    flat = (np.arange(B)[:, None] * K + nest_pos).ravel()
+    return np.bincount(flat, weights=pairs, minlength=B * K).reshape(B, K) > 0
+
+
+def _warn_sigma(sigma: np.ndarray, nests, where: str = "") -> None:
+    """Warn when an estimated sigma falls outside (0, 1]."""
     outside = (sigma <= 0) | (sigma > 1)
     if outside.any():
         warnings.warn(
-            f"Estimated sigma outside (0, 1] for nest(s) {[_plain(k) for k in nests[outside]]} "
+            f"Estimated sigma outside (0, 1]{where} for nest(s) {[_plain(k) for k in np.asarray(nests)[outside]]} "
             f"({', '.join(f'{v:.4g}' for v in sigma[outside])}): the estimates are not a nested logit "
             "consistent with utility maximisation (misspecified nests, e.g. too many of them, or weak "
             "instruments).",
-            stacklevel=2,
+            stacklevel=3,
         )
-    nest_index = pd.Index([_plain(k) for k in nests], name="nest")
-    delta = y - D @ rho
-    return NestedLogitResult(
-        beta=pd.Series(params[:n_exog], index=iv.params.index[:n_exog]),
-        alpha=float(params[n_exog]),
-        alpha_se=float(errors[n_exog]),
-        sigma=pd.Series(sigma, index=nest_index),
-        sigma_se=pd.Series(errors[n_exog + 1:], index=nest_index),
-        rho=pd.Series(rho, index=nest_index),
-        delta=delta,
-        xi=iv.residuals,
-        iv=iv,
-    )
+
+
+def _berry_fit(shares, prices, exog_t, nest_pos, market_pos, K: int, Zx_t, exogenous_prices: bool, cov_type: str):
+    r"""Berry's 2SLS for a stack of B data sets of N rows each, unchecked.
+
+    ``shares``, ``prices``, ``nest_pos`` (0, ..., K-1) and ``market_pos`` are (B, N); the
+    exogenous regressors ``exog_t`` (B, E, N) and the excluded instruments ``Zx_t``
+    (B, q, N) come variables by rows. Computes :math:`y = \log(s_{jm}/s_{0m})` and
+    :math:`\log s_{jm|k}` over the (data set, market, nest) cells at once, then
+    :func:`course_lib.iv._tsls_fit` of y on ``[exog, prices, D]`` (D the log within-nest
+    share in its nest's column) with instruments ``[exog, (prices), Zx]``. Returns the
+    coefficients (B, E + 1 + K), residuals (B, N), covariances and the mean utilities
+    :math:`\delta = y - D \rho` (B, N).
+    """
+    B, N = shares.shape
+    market = (np.arange(B)[:, None] * (market_pos.max() + 1) + market_pos).ravel()
+    cell = market * K + nest_pos.ravel()
+    s = shares.ravel()
+    outside = 1.0 - np.bincount(market, weights=s)
+    y = (np.log(s) - np.log(outside[market])).reshape(B, N)
+    log_within = np.log(s / np.bincount(cell, weights=s)[cell]).reshape(B, N)
+    D_t = _by_nest(log_within[:, None, :], nest_pos, K)  # (B, K, N)
+    regressors = np.concatenate([exog_t, prices[:, None, :], D_t], axis=1)
+    instruments = np.concatenate([exog_t] + ([prices[:, None, :]] if exogenous_prices else []) + [Zx_t], axis=1)
+    coefficients, e, cov = _tsls_fit(y, regressors, instruments, cov_type)
+    rho = coefficients[:, -K:]
+    return coefficients, e, cov, y - (rho[:, None, :] @ D_t)[:, 0]

@@ -37,13 +37,23 @@ step (Berry's regression with the estimated nests) lives with the nested logit i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from ._checks import _plain, unique_inverse
-from .nested_logit import NestedLogitResult, berry_regression, nest_instruments, nested_logit_shares
+from ._checks import _plain, check_shares, unique_inverse
+from .iv import IVResult
+from .nested_logit import (
+    NestedLogitResult,
+    _berry_fit,
+    _by_nest,
+    _identified,
+    _slides_instruments,
+    _warn_sigma,
+    nested_logit_shares,
+)
 
 __all__ = [
     "NestedLogitSimulation",
@@ -56,6 +66,7 @@ __all__ = [
     "best_relabelling",
     "TwoStepResult",
     "two_step",
+    "two_step_many",
     "CrossValidationResult",
     "cross_validate",
     "one_standard_error_rule",
@@ -332,6 +343,11 @@ class GFEResult:
         group has no product in the market.
     regressors : tuple of str
     K : int
+    product_ids, market_ids : ndarray
+        The sorted product and market ids (the index of ``labels`` and of ``intercepts``).
+    group_of, slopes, market_intercepts, alone_count : ndarray
+        ``labels``, ``coefficients``, ``intercepts`` and ``alone`` as arrays (the pandas
+        attributes are built from them on first use).
     alone : pandas.Series
         For each product, the number of markets in which it is the only product of its
         group. There the group's intercept fits it exactly (zero residual), so such markets
@@ -339,28 +355,53 @@ class GFEResult:
         can be absent from a market; a product alone in many markets deserves a look.
     """
 
-    labels: pd.Series
     objective: float
     objectives: np.ndarray
     iterations: np.ndarray
     converged: np.ndarray
     histories: list
     best_start: int
-    coefficients: pd.DataFrame
-    intercepts: pd.DataFrame
     regressors: tuple
     K: int
-    alone: pd.Series = None
+    # The estimates as arrays; the pandas attributes above are built from them on first
+    # use (in a Monte Carlo of small problems pandas costs more than a Lloyd step).
+    product_ids: np.ndarray  # (J,), sorted
+    market_ids: np.ndarray  # (M,), sorted
+    group_of: np.ndarray  # (J,) labels
+    slopes: np.ndarray  # (K, Q)
+    market_intercepts: np.ndarray  # (M, K)
+    alone_count: np.ndarray  # (J,)
+
+    @cached_property
+    def _products(self) -> pd.Index:
+        return pd.Index(self.product_ids, name="product_ids")
+
+    @cached_property
+    def labels(self) -> pd.Series:
+        return pd.Series(self.group_of, index=self._products, name="group")
+
+    @cached_property
+    def coefficients(self) -> pd.DataFrame:
+        return pd.DataFrame(self.slopes, index=pd.Index(np.arange(self.K), name="group"), columns=list(self.regressors))
+
+    @cached_property
+    def intercepts(self) -> pd.DataFrame:
+        return pd.DataFrame(self.market_intercepts, index=pd.Index(self.market_ids, name="market_ids"),
+                            columns=pd.Index(np.arange(self.K), name="group"))
+
+    @cached_property
+    def alone(self) -> pd.Series:
+        return pd.Series(self.alone_count, index=self._products, name="alone")
 
     def labels_for(self, product_ids) -> np.ndarray:
         """The estimated group of each entry of ``product_ids`` (e.g. a data column)."""
-        index = self.labels.index.to_numpy()  # sorted unique product ids
+        index = self.product_ids  # sorted unique product ids
         ids = np.asarray(product_ids)
         pos = np.clip(np.searchsorted(index, ids), 0, len(index) - 1)
         if not np.array_equal(index[pos], ids):
             unknown = ids[index[pos] != ids][0]
             raise KeyError(f"Product {_plain(unknown)!r} was not classified.")
-        return self.labels.to_numpy()[pos]
+        return self.group_of[pos]
 
     def assign(self, data: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
         r"""Assign (new) products to the estimated groups, holding the group coefficients fixed.
@@ -834,16 +875,20 @@ def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int 
     centres = features[rows[:, None], np.column_stack(chosen)]  # (S, K, F)
     labels = np.full((S, J), -1)
     norms = np.einsum("sjf,sjf->sj", features, features)[..., None]
+    active = rows  # the sets whose assignment still moves (most stop after a few steps)
     for _ in range(iterations):
-        # Squared distances |f|^2 - 2 f'c + |c|^2 by matrix products, shape (S, J, K).
-        d2 = norms - 2 * (features @ centres.transpose(0, 2, 1)) + np.einsum("skf,skf->sk", centres, centres)[:, None]
-        new = np.argmin(d2, axis=2)
-        new = _no_empty_groups(new, d2, K)
-        if np.array_equal(new, labels):
+        points, middles = features[active], centres[active]
+        # Squared distances |f|^2 - 2 f'c + |c|^2 by matrix products, shape (A, J, K).
+        d2 = (norms[active] - 2 * (points @ middles.transpose(0, 2, 1))
+              + np.einsum("skf,skf->sk", middles, middles)[:, None])
+        new = _no_empty_groups(np.argmin(d2, axis=2), d2, K)
+        moved = (new != labels[active]).any(axis=1)
+        labels[active] = new
+        # A set whose assignment did not move has converged: its next steps would repeat it.
+        active, new, points = active[moved], new[moved], points[moved]
+        if active.size == 0:
             break
-        labels = new
-        onehot = _onehot(labels, K)
-        centres = (onehot.transpose(0, 2, 1) @ features) / _group_sizes(labels, K)[..., None]
+        centres[active] = (_onehot(new, K).transpose(0, 2, 1) @ points) / _group_sizes(new, K)[..., None]
     return labels
 
 
@@ -1064,23 +1109,21 @@ def _gfe_result(panel: _Panel, labels, beta, lam, regressors, objectives, histor
     obs = panel.obs[0]
     cell_size = obs.T @ _onehot(labels, K)  # (M, K) products per cell
     alone = ((cell_size[:, labels].T == 1) & (obs > 0)).sum(axis=1)
-    products = pd.Index(panel.product_ids, name="product_ids")
-    groups = pd.Index(np.arange(K), name="group")
     return GFEResult(
-        labels=pd.Series(labels, index=products, name="group"),
         objective=float(objectives[best_start]),
         objectives=objectives,
         iterations=np.array([len(h) for h in histories]),
         converged=converged,
         histories=histories,
         best_start=best_start,
-        coefficients=pd.DataFrame(beta, index=groups, columns=list(regressors)),
-        intercepts=pd.DataFrame(
-            lam_original, index=pd.Index(panel.market_ids, name="market_ids"), columns=groups
-        ),
         regressors=regressors,
         K=K,
-        alone=pd.Series(alone, index=products, name="alone"),
+        product_ids=panel.product_ids,
+        market_ids=panel.market_ids,
+        group_of=labels,
+        slopes=beta,
+        market_intercepts=lam_original,
+        alone_count=alone,
     )
 
 
@@ -1166,6 +1209,20 @@ def _matching(estimated, true):
     return confusion, rows, cols, e_values, t_values
 
 
+def _match(estimated, true) -> tuple[float, dict]:
+    """:func:`matched_share` and :func:`best_relabelling` from one matching."""
+    confusion, rows, cols, e_values, t_values = _matching(estimated, true)
+    return _share(confusion, rows, cols), _relabelling(rows, cols, e_values, t_values)
+
+
+def _share(confusion, rows, cols) -> float:
+    return float(confusion[rows, cols].sum() / confusion.sum())
+
+
+def _relabelling(rows, cols, e_values, t_values) -> dict:
+    return {_plain(e_values[r]): _plain(t_values[c]) for r, c in zip(rows, cols)}
+
+
 def matched_share(estimated, true) -> float:
     r"""Share of products correctly classified under the best relabelling of the groups.
 
@@ -1186,8 +1243,7 @@ def matched_share(estimated, true) -> float:
     -------
     float
     """
-    confusion, rows, cols, _, _ = _matching(estimated, true)
-    return float(confusion[rows, cols].sum() / confusion.sum())
+    return _share(*_matching(estimated, true)[:3])
 
 
 def best_relabelling(estimated, true) -> dict:
@@ -1198,8 +1254,7 @@ def best_relabelling(estimated, true) -> dict:
     :func:`matched_share` is the share of products it matches. Use it to compare group-level
     estimates (such as each nest's sigma) with the truth in a simulation.
     """
-    _, rows, cols, e_values, t_values = _matching(estimated, true)
-    return {_plain(e_values[r]): _plain(t_values[c]) for r, c in zip(rows, cols)}
+    return _relabelling(*_matching(estimated, true)[1:])
 
 
 # ----------------------------------------------------------------------------------------
@@ -1293,6 +1348,65 @@ def two_step(
     -------
     TwoStepResult
     """
+    if classification is not None and not isinstance(classification, GFEResult):
+        raise ValueError(f"classification must be a GFEResult; got {type(classification).__name__}.")
+    return two_step_many(
+        [data], K, None if classification is None else [classification], characteristics,
+        exogenous_prices=exogenous_prices, price_instruments=price_instruments, regressors=regressors,
+        constant=constant, n_starts=n_starts, seeds=[seed], cov_type=cov_type, **classify_options,
+    )[0]
+
+
+def two_step_many(
+    datasets,
+    K: int,
+    classifications=None,
+    characteristics=("x",),
+    *,
+    exogenous_prices: bool = True,
+    price_instruments=(),
+    regressors=None,
+    constant: bool = False,
+    n_starts: int = 20,
+    seeds=None,
+    cov_type: str = "robust",
+    **classify_options,
+) -> list:
+    r""":func:`two_step` on several data sets over the same rows, in one computation.
+
+    The result for data set i is the one of ``two_step(datasets[i], K, ...,
+    seed=seeds[i], classification=classifications[i])``, to rounding. Step 1 is
+    :func:`classify_many` (unless ``classifications`` are given); step 2 computes the
+    within-nest shares and the slides' instruments over all (data set, market, nest) cells
+    at once and solves the B two-stage least squares problems as one stack, so that a
+    Monte Carlo of small problems pays numpy's and pandas' per-call costs once, not once
+    per data set.
+
+    Parameters
+    ----------
+    datasets : sequence of pandas.DataFrame
+        Each in the format of :func:`two_step`, all with the same ``market_ids`` and
+        ``product_ids`` columns, row by row (e.g. draws of one simulation design).
+    K : int
+    classifications : sequence of GFEResult, optional
+        Step 1 of each data set, already computed.
+    seeds : sequence of int, optional
+        One seed per data set for step 1 (default ``0, 1, 2, ...``).
+    characteristics, exogenous_prices, price_instruments, regressors, constant, n_starts, cov_type, **classify_options
+        As for :func:`two_step`.
+
+    Returns
+    -------
+    list of TwoStepResult
+
+    Raises
+    ------
+    ValueError
+        As :func:`two_step`, naming the data set at fault; also when the data sets' rows differ.
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("datasets is empty.")
     characteristics = (characteristics,) if isinstance(characteristics, str) else tuple(characteristics)
     price_instruments = (price_instruments,) if isinstance(price_instruments, str) else tuple(price_instruments)
     if not exogenous_prices and not price_instruments:
@@ -1307,36 +1421,94 @@ def two_step(
                 f"e.g. {(price_instruments[0], *characteristics)}."
             )
         regressors = ("prices", *characteristics)
-    missing = [c for c in ("prices", *characteristics, *price_instruments) if c not in data.columns]
-    if missing:
-        raise ValueError(f"data lacks the column(s) {missing}.")
-    if "outside_shares" in data.columns:
-        raise ValueError(
-            "two_step's second step computes the outside share from the rows of data; "
-            "an outside_shares column is only supported by classify."
-        )
-    if classification is None:
-        result = classify(data, K, n_starts=n_starts, seed=seed, regressors=regressors, **classify_options)
-    elif classification.K != K:
-        raise ValueError(f"classification has K={classification.K} groups; two_step was asked for K={K}.")
-    else:
-        result = classification
-    nest_ids = result.labels_for(data["product_ids"])
-    def columns(names):  # column by column: cheaper than a sub-DataFrame
-        return np.column_stack([data[c].to_numpy(dtype=float) for c in names])
+    B = len(datasets)
 
-    X = columns(characteristics)
-    market_ids = data["market_ids"].to_numpy()
-    Z = nest_instruments(X, nest_ids, market_ids, names=characteristics)[0]
-    if price_instruments:
-        Z = np.column_stack([Z, columns(price_instruments)])
-    shares = data["shares"].to_numpy(dtype=float)
-    estimates = berry_regression(
-        shares, data["prices"].to_numpy(dtype=float), X, nest_ids, market_ids, Z,
-        x_names=list(characteristics), constant=constant, exogenous_prices=exogenous_prices,
-        cov_type=cov_type,
-    )
-    return TwoStepResult(classification=result, estimates=estimates, nest_ids=nest_ids)
+    def where(b):  # names the data set in messages when there are several
+        return f" in data set {b}" if B > 1 else ""
+
+    needed = ["market_ids", "product_ids", "shares", "prices", *characteristics, *price_instruments]
+    for b, data in enumerate(datasets):
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError(f"data must be a pandas DataFrame{where(b)}; got {type(data).__name__}.")
+        missing = [c for c in needed if c not in data.columns]
+        if missing:
+            raise ValueError(f"data lacks the column(s) {missing}{where(b)}.")
+        if "outside_shares" in data.columns:
+            raise ValueError(
+                "two_step's second step computes the outside share from the rows of data; "
+                "an outside_shares column is only supported by classify."
+            )
+    lengths = np.array([len(data) for data in datasets])
+    different = lengths != lengths[0]
+    columns = {}
+    if not different.any():  # every column as one (B, N) array
+        columns = {c: np.stack([data[c].to_numpy() for data in datasets]) for c in needed}
+        different = ((columns["market_ids"] != columns["market_ids"][0])
+                     | (columns["product_ids"] != columns["product_ids"][0])).any(axis=1)
+    if different.any():
+        raise ValueError(
+            f"Data set {np.argmax(different)} has other (market, product) rows than data set 0; two_step_many "
+            "needs the same rows in the same order (call two_step on each instead)."
+        )
+    market_ids, product_ids = columns["market_ids"][0], columns["product_ids"][0]
+    if classifications is None:
+        seeds = list(range(B)) if seeds is None else list(seeds)
+        classifications = classify_many(datasets, K, n_starts=n_starts, seeds=seeds, regressors=regressors,
+                                        **classify_options)
+    classifications = list(classifications)
+    if len(classifications) != B:
+        raise ValueError(f"classifications has {len(classifications)} entries for {B} data sets.")
+    for b, result in enumerate(classifications):
+        if result.K != K:
+            raise ValueError(f"classification has K={result.K} groups{where(b)}; two_step was asked for K={K}.")
+
+    # Step 2: Berry's regression with the estimated nests, all data sets at once.
+    products, product_pos = unique_inverse(product_ids)
+    nest_pos = np.stack([
+        result.group_of[product_pos] if np.array_equal(result.product_ids, products)
+        else result.labels_for(product_ids)
+        for result in classifications
+    ])  # (B, N)
+    _, market_pos = unique_inverse(market_ids)
+    market_pos = np.broadcast_to(market_pos, nest_pos.shape)
+    cell = ((np.arange(B)[:, None] * (market_pos.max() + 1) + market_pos) * K + nest_pos).ravel()
+    n_cells = int(cell.max()) + 1
+    identified = _identified(cell, n_cells, nest_pos, K)
+    if not identified.all():
+        b, k = (int(i[0]) for i in np.nonzero(~identified))
+        raise ValueError(
+            f"Nest {k} never has two products in the same market{where(b)}: its log within-nest share is "
+            "always 0 and its sigma is not identified."
+        )
+
+    for c in needed[2:]:
+        columns[c] = columns[c].astype(float)
+    for c in needed[3:]:
+        if not np.isfinite(columns[c]).all():
+            b = int(np.flatnonzero(~np.isfinite(columns[c]).all(axis=1))[0])
+            raise ValueError(f"Column {c!r} has a value that is not finite{where(b)}.")
+    shares, prices = columns["shares"], columns["prices"]
+    totals = np.bincount(cell // K, weights=shares.ravel())
+    if not ((shares > 0).all() and (totals < 1).all()):  # then find the data set and market
+        for b in range(B):
+            check_shares(shares[b], market_ids)
+    N, L = len(market_ids), len(characteristics)
+    # Variables by rows, (B, variables, N): see course_lib.iv._tsls_fit.
+    X_t = np.stack([columns[c] for c in characteristics], axis=1)
+    Z_nest = _slides_instruments(X_t.transpose(1, 0, 2).reshape(L, B * N), cell, n_cells)[0]
+    Zx_t = np.concatenate([_by_nest(Z_nest.reshape(L, B, N).transpose(1, 0, 2), nest_pos, K)]
+                          + [columns[c][:, None, :] for c in price_instruments], axis=1)
+    exog_t = np.concatenate(([np.ones((B, 1, N))] if constant else []) + [X_t], axis=1)
+    coefficients, e, cov, delta = _berry_fit(shares, prices, exog_t, nest_pos, market_pos, K, Zx_t,
+                                             exogenous_prices, cov_type)
+    names = (("1",) if constant else ()) + characteristics + ("prices",) \
+        + tuple(f"log_within_share[{k}]" for k in range(K))
+    results = []
+    for b, result in enumerate(classifications):  # packaging, never products or markets
+        _warn_sigma(1.0 - coefficients[b, -K:], np.arange(K), where(b))
+        estimates = NestedLogitResult(np.arange(K), delta[b], IVResult(coefficients[b], names, e[b], cov[b], cov_type))
+        results.append(TwoStepResult(classification=result, estimates=estimates, nest_ids=nest_pos[b]))
+    return results
 
 
 # ----------------------------------------------------------------------------------------

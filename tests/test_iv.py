@@ -209,3 +209,25 @@ def test_rank_deficient_instruments_raise(motorcycles):
     Z = np.column_stack([motorcycles[EXOGENOUS].to_numpy(), 2.0 * np.ones(len(motorcycles))])
     with pytest.raises(ValueError, match="Underidentified"):
         iv.tsls(motorcycles["y"], motorcycles[REGRESSORS], Z)
+
+
+def test_batched_fit_equals_tsls_one_by_one_and_handles_a_collinear_member(motorcycles):
+    """The stacked arithmetic (used by nests.two_step_many) gives each regression tsls' answer,
+    also where one member's instruments are collinear (its pivoted-QR fallback)."""
+    y = motorcycles["y"].to_numpy()
+    X = motorcycles[REGRESSORS].to_numpy()
+    Z = motorcycles[EXOGENOUS + EXCLUDED].to_numpy()
+    rng = np.random.default_rng(4)
+    noisy = [y + rng.normal(0, 0.1, len(y)) for _ in range(3)]
+    collinear = np.column_stack([Z, Z[:, -1] + Z[:, 0]])  # one redundant instrument
+    instruments = [np.column_stack([Z, rng.normal(size=len(y))]), collinear, np.column_stack([Z, Z[:, 1] ** 2])]
+    for cov_type in ("robust", "unadjusted"):
+        beta, e, cov = iv._tsls_fit(np.stack(noisy), np.stack([X.T] * 3), np.stack([z.T for z in instruments]),
+                                    cov_type)
+        for b in range(3):
+            alone = iv.tsls(noisy[b], X, instruments[b], cov_type=cov_type)
+            np.testing.assert_allclose(beta[b], alone.coefficients, rtol=1e-10)
+            np.testing.assert_allclose(cov[b], alone.cov, rtol=1e-8)
+            np.testing.assert_allclose(e[b], alone.residuals, rtol=1e-9, atol=1e-12)
+    # The collinear member alone drops the redundant column: same fit as without it.
+    np.testing.assert_allclose(iv.tsls(y, X, collinear).coefficients, iv.tsls(y, X, Z).coefficients, rtol=1e-9)

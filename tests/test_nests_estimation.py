@@ -19,6 +19,7 @@ from course_lib.nests import (
     one_standard_error_rule,
     simulate_nested_logit,
     two_step,
+    two_step_many,
 )
 
 
@@ -109,6 +110,50 @@ def test_classify_many_gives_each_data_set_its_own_classification(design):
         pd.testing.assert_frame_equal(stacked.coefficients, alone.coefficients, rtol=1e-10)
         pd.testing.assert_frame_equal(stacked.intercepts, alone.intercepts, rtol=1e-10, atol=1e-10)
         pd.testing.assert_series_equal(stacked.alone, alone.alone)
+
+
+@pytest.mark.parametrize("endogenous", [False, True])
+def test_two_step_many_gives_each_data_set_its_own_two_step(endogenous):
+    """Stacked step 2 (one batch of regressions) equals two_step on each data set alone."""
+    options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
+               if endogenous else {})
+    datasets = [simulate_nested_logit(J=60, M=15, seed=200 + i, endogenous=endogenous).data for i in range(4)]
+    seeds = [5, 1, 1, 8]
+    many = two_step_many(datasets, 3, n_starts=4, seeds=seeds, cov_type="unadjusted", constant=True, **options)
+    for data, seed, stacked in zip(datasets, seeds, many):
+        alone = two_step(data, 3, n_starts=4, seed=seed, cov_type="unadjusted", constant=True, **options)
+        pd.testing.assert_series_equal(stacked.classification.labels, alone.classification.labels)
+        np.testing.assert_array_equal(stacked.nest_ids, alone.nest_ids)
+        pd.testing.assert_frame_equal(stacked.estimates.table(), alone.estimates.table(), rtol=1e-12)
+        np.testing.assert_allclose(stacked.estimates.iv.cov, alone.estimates.iv.cov, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(stacked.estimates.delta, alone.estimates.delta, rtol=1e-12)
+        np.testing.assert_allclose(stacked.estimates.xi, alone.estimates.xi, rtol=1e-10, atol=1e-12)
+        # And the known-nests regression itself, on the estimated nests.
+        known = berry_regression(data["shares"], data["prices"], data[["x"]], stacked.nest_ids, data["market_ids"],
+                                 np.column_stack([nest_instruments(data["x"], stacked.nest_ids, data["market_ids"])[0],
+                                                  *([data["z"]] if endogenous else [])]),
+                                 x_names=["x"], exogenous_prices=not endogenous, cov_type="unadjusted")
+        pd.testing.assert_frame_equal(stacked.estimates.table(), known.table(), rtol=1e-12)
+
+
+def test_two_step_many_bad_inputs():
+    a = simulate_nested_logit(J=30, M=5, seed=0).data
+    b = simulate_nested_logit(J=30, M=5, seed=1).data
+    with pytest.raises(ValueError, match="Data set 1 has other .market, product. rows"):
+        two_step_many([a, b.iloc[::-1]], 3, n_starts=2)
+    with pytest.raises(ValueError, match="Data set 1 has other .market, product. rows"):
+        two_step_many([a, b.iloc[1:]], 3, n_starts=2)
+    with pytest.raises(ValueError, match="classifications has 1 entries for 2 data sets"):
+        two_step_many([a, b], 3, classifications=[classify(a, 3, n_starts=2)])
+    with pytest.raises(ValueError, match="'prices' has a value that is not finite in data set 1"):
+        two_step_many([a, b.assign(prices=np.nan)], 3, classifications=[classify(a, 3, n_starts=2)] * 2)
+    # A group that never has two products in a market: the message names the data set.
+    lonely = classify(a, 3, n_starts=2)
+    lonely.group_of[:] = 0
+    lonely.group_of[1] = 1
+    lonely.group_of[2:4] = 2
+    with pytest.raises(ValueError, match="never has two products in the same market in data set 1"):
+        two_step_many([a, a], 3, classifications=[classify(a, 3, n_starts=2), lonely])
 
 
 def test_classify_many_bad_inputs():
