@@ -637,8 +637,8 @@ def berry_regression(
     n_instruments = exog.shape[1] + int(exogenous_prices) + Zx.shape[1]
     if n_instruments < len(names):
         raise ValueError(f"Underidentified: {n_instruments} instruments for {len(names)} regressors.")
-    coefficients, e, cov, delta = _berry_fit(shares[None], prices[None], exog.T[None], nest_pos[None],
-                                             market_pos[None], len(nests), Zx.T[None], exogenous_prices, cov_type)
+    coefficients, e, cov, delta = _berry_fit(shares[None], prices[None], exog.T[None], nest_pos[None], market_pos,
+                                             cell, len(nests), Zx.T[None], exogenous_prices, cov_type)
     result = NestedLogitResult(nests, delta[0], IVResult(coefficients[0], tuple(names), e[0], cov[0], cov_type))
     _warn_sigma(result.sigma.to_numpy(), nests)
     return result
@@ -669,21 +669,20 @@ def _warn_sigma(sigma: np.ndarray, nests, where: str = "") -> None:
         )
 
 
-def _berry_fit(shares, prices, exog_t, nest_pos, market_pos, K: int, Zx_t, exogenous_prices: bool, cov_type: str):
+def _berry_fit(shares, prices, exog_t, nest_pos, market, cell, K: int, Zx_t, exogenous_prices: bool,
+               cov_type: str):
     r"""Berry's 2SLS for a stack of B data sets of N rows each, unchecked.
 
-    ``shares``, ``prices``, ``nest_pos`` (0, ..., K-1) and ``market_pos`` are (B, N); the
-    exogenous regressors ``exog_t`` (B, E, N) and the excluded instruments ``Zx_t``
+    ``shares``, ``prices`` and ``nest_pos`` (0, ..., K-1) are (B, N); ``market`` and
+    ``cell`` (B N,) index each row's (data set, market) and (data set, market, nest) cell;
+    the exogenous regressors ``exog_t`` (B, E, N) and the excluded instruments ``Zx_t``
     (B, q, N) come variables by rows. Computes :math:`y = \log(s_{jm}/s_{0m})` and
-    :math:`\log s_{jm|k}` over the (data set, market, nest) cells at once, then
-    :func:`course_lib.iv._tsls_fit` of y on ``[exog, prices, D]`` (D the log within-nest
-    share in its nest's column) with instruments ``[exog, (prices), Zx]``. Returns the
-    coefficients (B, E + 1 + K), residuals (B, N), covariances and the mean utilities
-    :math:`\delta = y - D \rho` (B, N).
+    :math:`\log s_{jm|k}` over all cells at once, then :func:`course_lib.iv._tsls_fit` of y
+    on ``[exog, prices, D]`` (D the log within-nest share in its nest's column) with
+    instruments ``[exog, (prices), Zx]``. Returns the coefficients (B, E + 1 + K), residuals
+    (B, N), covariances and the mean utilities :math:`\delta = y - D \rho` (B, N).
     """
     B, N = shares.shape
-    market = (np.arange(B)[:, None] * (market_pos.max() + 1) + market_pos).ravel()
-    cell = market * K + nest_pos.ravel()
     s = shares.ravel()
     outside = 1.0 - np.bincount(market, weights=s)
     y = (np.log(s) - np.log(outside[market])).reshape(B, N)

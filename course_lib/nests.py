@@ -1470,8 +1470,8 @@ def two_step_many(
         for result in classifications
     ])  # (B, N)
     _, market_pos = unique_inverse(market_ids)
-    market_pos = np.broadcast_to(market_pos, nest_pos.shape)
-    cell = ((np.arange(B)[:, None] * (market_pos.max() + 1) + market_pos) * K + nest_pos).ravel()
+    market = (np.arange(B)[:, None] * (market_pos.max() + 1) + market_pos).ravel()  # (data set, market)
+    cell = market * K + nest_pos.ravel()  # (data set, market, nest)
     n_cells = int(cell.max()) + 1
     identified = _identified(cell, n_cells, nest_pos, K)
     if not identified.all():
@@ -1488,7 +1488,7 @@ def two_step_many(
             b = int(np.flatnonzero(~np.isfinite(columns[c]).all(axis=1))[0])
             raise ValueError(f"Column {c!r} has a value that is not finite{where(b)}.")
     shares, prices = columns["shares"], columns["prices"]
-    totals = np.bincount(cell // K, weights=shares.ravel())
+    totals = np.bincount(market, weights=shares.ravel())
     if not ((shares > 0).all() and (totals < 1).all()):  # then find the data set and market
         for b in range(B):
             check_shares(shares[b], market_ids)
@@ -1499,7 +1499,7 @@ def two_step_many(
     Zx_t = np.concatenate([_by_nest(Z_nest.reshape(L, B, N).transpose(1, 0, 2), nest_pos, K)]
                           + [columns[c][:, None, :] for c in price_instruments], axis=1)
     exog_t = np.concatenate(([np.ones((B, 1, N))] if constant else []) + [X_t], axis=1)
-    coefficients, e, cov, delta = _berry_fit(shares, prices, exog_t, nest_pos, market_pos, K, Zx_t,
+    coefficients, e, cov, delta = _berry_fit(shares, prices, exog_t, nest_pos, market, cell, K, Zx_t,
                                              exogenous_prices, cov_type)
     names = (("1",) if constant else ()) + characteristics + ("prices",) \
         + tuple(f"log_within_share[{k}]" for k in range(K))
