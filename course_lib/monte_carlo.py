@@ -86,15 +86,16 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
 
 
 #: Replications whose panels :func:`run_replications` classifies at once, in cells with at
-#: most :data:`STACK_MAX_PRODUCTS` products. Stacking shares numpy's per-call cost among
-#: small problems (about twice as fast at J = 100); with more products the arrays outgrow
-#: the cache and it no longer pays (``benchmarks/bench_classify_many.py``).
+#: most :data:`STACK_MAX_PAIRS` product-market pairs. Stacking shares numpy's per-call cost
+#: among small problems (``benchmarks/bench_classify_many.py``: faster at J = 100 and at
+#: J = 500, M = 10); with larger panels the arrays outgrow the cache and it no longer pays
+#: (no faster at J = 1000, M = 10, slower with two workers; slower at J = 500, M = 100).
 STACK_SIZE = 25
-STACK_MAX_PRODUCTS = 200
+STACK_MAX_PAIRS = 5_000
 
 
-def _per_stack(J: int) -> int:
-    return STACK_SIZE if J <= STACK_MAX_PRODUCTS else 1
+def _per_stack(J: int, M: int) -> int:
+    return STACK_SIZE if J * M <= STACK_MAX_PAIRS else 1
 
 
 def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int = N_STARTS,
@@ -114,13 +115,13 @@ def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int
     options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
                if endogenous else {})
     sims, classifications, seconds = [], [], []
-    per_stack = _per_stack(J)
+    per_stack = _per_stack(J, M)
     for first in range(0, len(rs), per_stack):  # stacks of replications
         stack = rs[first:first + per_stack]
         start = time.perf_counter()
         drawn = [simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
                  for r in stack]
-        classifications += classify_many([sim.data for sim in drawn], len(drawn[0].sigma), n_starts=n_starts,
+        classifications += classify_many([sim.columns for sim in drawn], len(drawn[0].sigma), n_starts=n_starts,
                                          seeds=stack, regressors=options.get("regressors", ("prices", "x")))
         sims += drawn
         seconds += [(time.perf_counter() - start) / len(stack)] * len(stack)
@@ -136,15 +137,16 @@ def _second_steps(rs: list, sims: list, classifications: list, options: dict) ->
     """Step 2 of the replications ``rs`` (all at once), and the comparison with the truth."""
     K = classifications[0].K
     try:
-        fits = two_step_many([sim.data for sim in sims], K, classifications, **options)
+        fits = two_step_many([sim.columns for sim in sims], K, classifications, **options)
     except ValueError as error:  # a replication whose nests leave step 2 unidentified: find it
         if "never has two products" not in str(error):
             raise
-        fits = [_two_step_or_none(sim.data, K, classification, options)
+        fits = [_two_step_or_none(sim.columns, K, classification, options)
                 for sim, classification in zip(sims, classifications)]
     rows = []
     for r, sim, classification, fit in zip(rs, sims, classifications, fits):  # replications
-        share, to_true = _match(classification.labels, sim.nests)
+        # The design's product ids are the positions 0, ..., J - 1 in nest_of.
+        share, to_true = _match(classification.group_of, sim.nest_of[classification.product_ids])
         sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
         if fit is None:
             beta_p = beta_x = beta_p_se = np.nan
@@ -225,7 +227,7 @@ def run_cell(
     # Batches of replications, one task each, of equal sizes (to within one) for a balanced
     # load: four per worker, or where replications are stacked (see run_replications) as
     # few as fill every worker with stacks.
-    per_stack = _per_stack(J)
+    per_stack = _per_stack(J, M)
     if per_stack > 1:
         n_batches = n_jobs * -(-replications // (n_jobs * per_stack))
     else:
@@ -277,8 +279,8 @@ def run_table(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All cells of one table.
 
-    With parallel workers, a few replications of the smallest cell run first, untimed, so
-    that no cell's wall time includes starting the workers.
+    With parallel workers, the smallest cell runs twice first, untimed, so that no cell's
+    wall time includes starting the workers or their first garbage collection.
 
     Returns
     -------
@@ -291,9 +293,14 @@ def run_table(
     """
     rows, all_reps = [], []
     if n_jobs != 1 or backend is not None:
-        # Start the workers (and their imports) before the first cell's clock starts.
-        run_cell(min(J_values), min(M_values), endogenous, 2 * (n_jobs or os.cpu_count()), n_jobs,
-                 backend, progress=False, n_starts=n_starts)
+        # Start the workers (and their imports) before the first cell's clock starts: the
+        # smallest cell, untimed, twice. A loky worker collects garbage after its first
+        # task (about 35 ms here, pandas and scipy loaded), which would delay the next
+        # cell's start; the second run absorbs it. (Without psutil, loky collects after a
+        # task every second instead: requirements.txt installs it.)
+        for _ in range(2):
+            run_cell(min(J_values), min(M_values), endogenous, min(replications, 50), n_jobs, backend,
+                     progress=False, n_starts=n_starts)
     for J in J_values:
         for M in M_values:
             reps, seconds = run_cell(J, M, endogenous, replications, n_jobs, backend, progress, n_starts)

@@ -36,6 +36,7 @@ step (Berry's regression with the estimated nests) lives with the nested logit i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -84,12 +85,11 @@ class NestedLogitSimulation:
 
     Attributes
     ----------
-    data : DataFrame
-        ``market_ids``, ``product_ids``, ``shares``, ``prices``, ``x``, ``nesting_ids`` (the
-        true nest, 0, ..., K-1) and, in the endogenous design, the instrument ``z``; one row
-        per product sold in a market, market-major.
-    nests : Series
-        True nest of each product, indexed by ``product_ids``.
+    columns : dict of str to ndarray
+        The columns of ``data`` as arrays (what :func:`classify` and :func:`two_step_many`
+        read; ``data`` is built from them on first use).
+    nest_of : ndarray, shape (J,)
+        True nest of products 0, ..., J-1 (``nests`` as an array).
     sigma : ndarray, shape (K,)
         Dissimilarity parameters of nests 0, ..., K-1.
     beta_p, beta_x : float
@@ -100,10 +100,16 @@ class NestedLogitSimulation:
         Demand unobservable and mean utility, by row of ``data``.
     design : dict
         Every setting of the draw (sizes, seed, correlations, variances, missingness).
+    data : DataFrame
+        ``market_ids``, ``product_ids``, ``shares``, ``prices``, ``x``, ``nesting_ids`` (the
+        true nest, 0, ..., K-1) and, in the endogenous design, the instrument ``z``; one row
+        per product sold in a market, market-major.
+    nests : Series
+        True nest of each product, indexed by ``product_ids``.
     """
 
-    data: pd.DataFrame
-    nests: pd.Series
+    columns: dict
+    nest_of: np.ndarray
     sigma: np.ndarray
     beta_p: float
     beta_x: float
@@ -111,6 +117,31 @@ class NestedLogitSimulation:
     xi: np.ndarray
     delta: np.ndarray
     design: dict = field(default_factory=dict)
+
+    # Built on first use: a Monte Carlo replication reads only the arrays, and building
+    # pandas objects cost more than its data at J = 100.
+    @cached_property
+    def data(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns)
+
+    @cached_property
+    def nests(self) -> pd.Series:
+        return pd.Series(self.nest_of, index=pd.Index(np.arange(len(self.nest_of)), name="product_ids"),
+                         name="nest")
+
+
+def _bivariate_normal(rng: np.random.Generator, cov: np.ndarray, size) -> np.ndarray:
+    r"""``rng.multivariate_normal(0, cov, size)``, the same draws, without its validity check.
+
+    numpy draws standard normals x and returns :math:`x (U \sqrt{S})'` from the SVD
+    :math:`U S V'` of ``cov``; its check that ``cov`` is positive semi-definite costs more
+    than the draw at the slides' sizes, and our covariances are valid by construction
+    (correlations checked in (-1, 1)). Returns shape ``size + (2,)``.
+    """
+    u, s, _ = np.linalg.svd(cov)
+    size = (size,) if isinstance(size, int) else tuple(size)
+    x = rng.standard_normal(size + (2,)).reshape(-1, 2)
+    return (np.zeros(2) + x @ (u * np.sqrt(s)).T).reshape(size + (2,))
 
 
 def simulate_nested_logit(
@@ -237,7 +268,7 @@ def simulate_nested_logit(
     rng = np.random.default_rng(seed)
     nests = rng.integers(0, K, size=J)
     mean_cov = np.array([[1.0, mean_correlation], [mean_correlation, 1.0]])
-    group_means = rng.multivariate_normal(np.zeros(2), mean_cov, size=K)  # (K, 2)
+    group_means = _bivariate_normal(rng, mean_cov, K)  # (K, 2)
     mu_p = group_means[nests, 0][:, None]
     mu_x = group_means[nests, 1][:, None]
     # Market by market (M, J) draws, transposed to the products x markets layout.
@@ -246,9 +277,7 @@ def simulate_nested_logit(
         z = rng.standard_normal((M, J)).T
         v_var = 1.0 - instrument_strength**2
         cov = price_xi_correlation * np.sqrt(v_var * xi_variance)
-        shocks = rng.multivariate_normal(
-            np.zeros(2), np.array([[v_var, cov], [cov, xi_variance]]), size=(M, J)
-        )  # (M, J, 2)
+        shocks = _bivariate_normal(rng, np.array([[v_var, cov], [cov, xi_variance]]), (M, J))  # (M, J, 2)
         v, xi = shocks[..., 0].T, shocks[..., 1].T
         p = mu_p + instrument_strength * z + v
     else:
@@ -287,10 +316,9 @@ def simulate_nested_logit(
     }
     if endogenous:
         columns["z"] = long(z)
-    data = pd.DataFrame(columns)
     return NestedLogitSimulation(
-        data=data,
-        nests=pd.Series(nests, index=pd.Index(np.arange(J), name="product_ids"), name="nest"),
+        columns=columns,
+        nest_of=nests,
         sigma=sigma,
         beta_p=float(beta_p),
         beta_x=float(beta_x),
@@ -434,7 +462,7 @@ class GFEResult:
             lam = np.where(np.isnan(lam), self.intercepts.mean().to_numpy()[None, :], lam)
         # Intercepts in the units of this panel's centred y and w (see _build_panel).
         lam = lam - panel.y_mean[0] + (beta @ panel.w_mean[0])[None, :]
-        ssr = _ssr_matrix(panel, beta[None, None], lam[None, None])[0, 0]
+        ssr = _ssr_matrix(panel, beta[None, None], lam[None, None])[0, :, 0].T
         index = pd.Index(panel.product_ids, name="product_ids")
         groups = pd.Index(np.arange(self.K), name="group")
         return (pd.Series(np.argmin(ssr, axis=1), index=index, name="group"),
@@ -453,7 +481,9 @@ class _Panel:
     """
 
     layers: np.ndarray  # (P, 2 + Q, J, M): [obs (float 1/0), y, w_1, ..., w_Q], w centred
-    by_market: np.ndarray  # (P, (2 + Q) M, J): the same layers, markets x products
+    # (P, (2 + Q) M + Q + Q^2 + 1, J): the same layers, markets x products, then each
+    # product's sums xy, xx and yy as rows (the data of _ssr_matrix's one matrix product)
+    by_market: np.ndarray
     product_ids: np.ndarray  # (J,)
     market_ids: np.ndarray  # (M,)
     xx: np.ndarray  # (P, J, Q, Q) per-product sums of w w'
@@ -474,10 +504,12 @@ class _Panel:
     def w(self) -> np.ndarray:  # (P, Q, J, M)
         return self.layers[:, 2:]
 
-    def take(self, rows) -> "_Panel":
-        """The panels ``rows`` (an index into the leading axis)."""
-        return _Panel(self.layers[rows], self.by_market[rows], self.product_ids, self.market_ids,
-                      self.xx[rows], self.xy[rows], self.yy[rows], self.y_mean[rows], self.w_mean[rows])
+    def take(self, rows, layers: bool = True) -> "_Panel":
+        """The panels ``rows`` (an index into the leading axis); ``layers=False`` leaves out
+        the products x markets layers (empty), which the Lloyd steps do not read."""
+        return _Panel(self.layers[rows] if layers else self.layers[:0], self.by_market[rows], self.product_ids,
+                      self.market_ids, self.xx[rows], self.xy[rows], self.yy[rows], self.y_mean[rows],
+                      self.w_mean[rows])
 
     @staticmethod
     def stack(panels: list) -> "_Panel":
@@ -499,23 +531,45 @@ def _name(x):
     return repr(_plain(x))
 
 
-def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
-    """Check the long-format data and pivot it to the products x markets layout (P = 1)."""
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
-    needed = ["market_ids", "product_ids", "shares", *regressors]
-    missing = [c for c in needed if c not in data.columns]
+def _columns(data, needed, optional=(), who: str = "", where: str = "") -> dict:
+    """The columns ``needed`` (and those of ``optional`` that it has) of a data set, as arrays.
+
+    ``data`` is a pandas DataFrame or, like pyBLP's ``product_data``, a mapping of column
+    names to 1-D arrays of one length (read without pandas' per-column cost). ``who`` names
+    the function in the message for a missing column; ``where`` names the data set.
+    """
+    if isinstance(data, pd.DataFrame):
+        names = data.columns
+    elif isinstance(data, Mapping):
+        names = data.keys()
+    else:
+        raise ValueError(f"data must be a pandas DataFrame or a mapping of column names to arrays{where}; "
+                         f"got {type(data).__name__}.")
+    missing = [c for c in needed if c not in names]
     if missing:
-        raise ValueError(f"data lacks the column(s) {missing}; classify needs {needed}.")
-    if len(data) == 0:
+        raise ValueError(f"data lacks the column(s) {missing}{where}" + (f"; {who} needs {list(needed)}." if who else "."))
+    wanted = [*needed, *(c for c in optional if c in names)]
+    if isinstance(data, pd.DataFrame):
+        return {c: data[c].to_numpy() for c in wanted}
+    columns = {c: np.asarray(data[c]) for c in wanted}
+    shapes = {c: a.shape for c, a in columns.items()}
+    if len(set(shapes.values())) > 1 or any(len(shape) != 1 for shape in shapes.values()):
+        raise ValueError(f"data's columns must be 1-D arrays of one length{where}; got shapes {shapes}.")
+    return columns
+
+
+def _build_panel(data, regressors: tuple) -> _Panel:
+    """Check the long-format data and pivot it to the products x markets layout (P = 1)."""
+    needed = ["market_ids", "product_ids", "shares", *regressors]
+    data = _columns(data, needed, ("outside_shares",), who="classify")
+    if len(data["shares"]) == 0:
         raise ValueError("data has no rows.")
-    market_raw = data["market_ids"].to_numpy()
-    product_raw = data["product_ids"].to_numpy()
+    market_raw, product_raw = data["market_ids"], data["product_ids"]
     for name, ids in (("market_ids", market_raw), ("product_ids", product_raw)):
         if pd.isna(ids).any():
             i = int(np.flatnonzero(pd.isna(ids))[0])
             raise ValueError(f"{name} is missing (NaN) in row {i}.")
-    shares = data["shares"].to_numpy(dtype=float)
+    shares = data["shares"].astype(float, copy=False)
     bad = ~np.isfinite(shares)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -530,7 +584,7 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
             f"Share of product {_name(product_raw[i])} in market {_name(market_raw[i])} is "
             f"{shares[i]:.6g}; shares must be strictly positive (log 0 is undefined)."
         )
-    W = np.column_stack([data[c].to_numpy(dtype=float) for c in regressors] or [np.zeros((len(data), 0))])
+    W = np.column_stack([data[c].astype(float, copy=False) for c in regressors] or [np.zeros((len(shares), 0))])
     bad = ~np.isfinite(W)
     if bad.any():
         i, q = (int(a[0]) for a in np.nonzero(bad))
@@ -550,9 +604,9 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
             f"{_name(markets[m])}; each product-market pair must be one row."
         )
     totals = np.bincount(m_idx, weights=shares, minlength=M)
-    if "outside_shares" in data.columns:
+    if "outside_shares" in data:
         # The outside share of the whole market, e.g. when data keep only some products.
-        s0_long = data["outside_shares"].to_numpy(dtype=float)
+        s0_long = data["outside_shares"].astype(float, copy=False)
         bad = ~(np.isfinite(s0_long) & (s0_long > 0) & (s0_long < 1))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -601,7 +655,8 @@ def _build_panel(data: pd.DataFrame, regressors: tuple) -> _Panel:
     xx = np.einsum("qjm,rjm->jqr", w, w)
     xy = np.einsum("qjm,jm->jq", w, y)
     yy = np.einsum("jm,jm->j", y, y)
-    by_market = np.ascontiguousarray(layers.swapaxes(1, 2)).reshape(1, (2 + Q) * M, J)
+    by_market = np.concatenate([layers.swapaxes(1, 2).reshape((2 + Q) * M, J), xy.T, xx.reshape(J, Q * Q).T,
+                                yy[None]])[None]
     return _Panel(layers[None], by_market, products, markets, xx[None], xy[None], yy[None],
                   np.array([y_mean]), w_mean[None])
 
@@ -654,9 +709,9 @@ def _fit_groups(panel: _Panel, onehot: np.ndarray):
     (P, S, M, K), NaN where a group has no product in a market.
     """
     P, S, J, K = onehot.shape
-    Q, M = panel.w.shape[1], panel.w.shape[3]
+    Q, M = panel.xy.shape[-1], len(panel.market_ids)
     # Cell sums of every layer at once: products per cell n, sum of y, sums of w.
-    sums = (panel.by_market[:, None] @ onehot).reshape(P, S, 2 + Q, M, K)
+    sums = (panel.by_market[:, None, : (2 + Q) * M] @ onehot).reshape(P, S, 2 + Q, M, K)
     n, sum_y, sum_w = sums[:, :, 0], sums[:, :, 1], sums[:, :, 2:]  # (P, S, M, K), (P, S, Q, M, K)
     inv_n = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)
     sxx = (onehot.swapaxes(-1, -2) @ panel.xx.reshape(P, 1, J, Q * Q)).reshape(P, S, K, Q, Q)
@@ -686,8 +741,8 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
         SSR_{jk} = \sum_{m: (j, m) \text{ observed}} (y_{jm} - \beta^{k\prime} w_{jm} - \lambda^k_m)^2,
 
     expanded into products of the panel's sums with the coefficients, so that the cost is
-    a few matrix products (no (P, S, J, M, K) array): with y and w zero where (j, m) is not
-    observed and :math:`o_{jm}` the indicator that it is,
+    one matrix product per panel (no (P, S, J, M, K) array): with y and w zero where (j, m)
+    is not observed and :math:`o_{jm}` the indicator that it is,
 
     .. math::
         SSR_{jk} = \sum_m y_{jm}^2 - 2\beta^{k\prime} \sum_m w_{jm} y_{jm}
@@ -699,28 +754,46 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
     then charged the group's average intercept over the markets where it has one. Any fixed
     value keeps the algorithm monotone: the next least-squares step fits that cell's own
     intercept and can only lower the objective. ``beta`` is (P, S, K, Q) and ``lam``
-    (P, S, M, K); returns shape (P, S, J, K).
+    (P, S, M, K); returns shape (P, K, S, J).
     """
     lam = _filled(lam)
     P, S, K, Q = beta.shape
     J, M = panel.yy.shape[1], lam.shape[2]
-    # Starts and groups side by side in the columns (S K), so that each term is one
-    # matrix product per panel; the result is (P, J, S K), seen as (P, S, J, K).
-    lam_t = lam.transpose(0, 2, 1, 3).reshape(P, M, S * K)
-    beta_t = beta.transpose(0, 3, 1, 2).reshape(P, Q, S * K)
-    ys_w = panel.layers[:, 1:].reshape(P, (1 + Q) * J, M)  # y, then w, by product
-    y_w_lam = (ys_w @ lam_t).reshape(P, 1 + Q, J, S * K)
-    cross = y_w_lam[:, 0]  # sum_m (y_jm - beta_k' w_jm) lambda_mk, built in place
-    for q in range(Q):  # Q is small
-        cross -= y_w_lam[:, 1 + q] * beta_t[:, q, None]
-    bb = (beta_t[:, :, None] * beta_t[:, None, :]).reshape(P, Q * Q, S * K)
-    ssr = panel.xy @ beta_t
-    ssr += cross
-    ssr *= -2
-    ssr += panel.xx.reshape(P, J, Q * Q) @ bb
-    ssr += panel.obs @ (lam_t * lam_t)
-    ssr += panel.yy[:, :, None]
-    return ssr.reshape(P, J, S, K).transpose(0, 2, 1, 3)
+    # One matrix product per panel: the coefficients of every (group, start), K S rows,
+    # times the data's rows (panel.by_market: o, y, w by market, then xy, xx, yy), with
+    # products along the last (long, contiguous) axis; the result (P, K S, J) is seen as
+    # (P, K, S, J).
+    lam_t = lam.transpose(0, 3, 1, 2).reshape(P, K * S, M)
+    beta_t = beta.transpose(0, 2, 1, 3).reshape(P, K * S, Q)
+    coefficients = np.concatenate([
+        lam_t * lam_t,  # o_jm
+        -2 * lam_t,  # y_jm
+        (2 * beta_t[..., :, None] * lam_t[..., None, :]).reshape(P, K * S, Q * M),  # w_jm
+        -2 * beta_t,  # sum_m w_jm y_jm
+        (beta_t[..., :, None] * beta_t[..., None, :]).reshape(P, K * S, Q * Q),  # sum_m w_jm w_jm'
+        np.ones((P, K * S, 1)),  # sum_m y_jm^2
+    ], axis=-1)
+    ssr = coefficients @ panel.by_market
+    return ssr.reshape(P, K, S, J)
+
+
+def _select(costs: np.ndarray, labels: np.ndarray):
+    """For costs (..., K, S, J) and labels (..., S, J): each product's cost in its own group,
+    the cheapest group (the first on ties, as ``argmin``) and its cost, each (..., S, J).
+
+    Loops over the K groups on whole (S, J) slices: numpy's reductions over a short axis
+    are slower than K elementwise steps."""
+    K = costs.shape[-3]
+    own = costs[..., 0, :, :].copy()
+    best = own.copy()
+    arg = np.zeros(best.shape, dtype=labels.dtype)
+    for k in range(1, K):  # K is small
+        cost = costs[..., k, :, :]
+        np.copyto(own, cost, where=labels == k)
+        better = cost < best
+        np.copyto(best, cost, where=better)
+        arg[better] = k
+    return own, arg, best
 
 
 def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.ndarray:
@@ -774,6 +847,7 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
     best_beta = np.zeros((P, S, K, Q))
     best_lam = np.zeros((P, S, M, K))
     margin = 1e-10 * (panel.yy + 1.0)  # (P, J) rounding level of the expanded SSR
+    sub, sub_rows = panel, None  # the panels with running starts
 
     def at(mask):  # the (panel, start) indices of the True entries of an (L, S') mask
         l, s = np.nonzero(mask)
@@ -783,14 +857,17 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         live = np.flatnonzero(active.any(axis=1))
         if live.size == 0:
             break
-        sub = panel if live.size == P else panel.take(live)
+        if live.size == P:
+            sub = panel
+        elif sub is panel or not np.array_equal(live, sub_rows):  # copy only when it changes
+            sub, sub_rows = panel.take(live, layers=False), live
         # Each live panel's running starts first, in S' = (most running starts) slots.
         slots = np.argsort(~active[live], axis=1, kind="stable")[:, : active[live].sum(axis=1).max()]
         lab = labels[live[:, None], slots]  # (L, S', J)
         running = active[live[:, None], slots]  # (L, S')
         beta, lam = _fit_groups(sub, _onehot(lab, K))
-        ssr = _ssr_matrix(sub, beta, lam)  # (L, S, J, K)
-        current = _pick(ssr, lab)
+        ssr = _ssr_matrix(sub, beta, lam)  # (L, K, S, J)
+        current, new, new_ssr = _select(ssr, lab)
         objective = current.sum(axis=-1)  # (L, S)
         rows = at(running)
         history[steps[rows], rows[0], rows[1]] = objective[running]
@@ -801,11 +878,9 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         best_labels[rows] = lab[improved]
         best_beta[rows] = beta[improved]
         best_lam[rows] = lam[improved]
-        new = np.argmin(ssr, axis=-1)
-        new_ssr = _pick(ssr, new)
         stay = current <= new_ssr + margin[live][:, None]
         new = np.where(stay, lab, new)
-        new = _no_empty_groups(new, ssr, K)
+        new = _no_empty_groups(new, ssr.transpose(0, 2, 3, 1), K)
         same = (new == lab).all(axis=-1)
         # Stop a start that converged, or (a safeguard: it cannot happen in exact
         # arithmetic) whose objective rose.
@@ -1018,12 +1093,13 @@ def classify(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or mapping
         Long format, one row per product-market pair: ``market_ids``, ``product_ids``,
         ``shares`` (inside shares; the outside share is one minus their market sum, unless
         an ``outside_shares`` column gives it, as when the data keep only some of a
         market's products) and the
-        ``regressors``.
+        ``regressors``. A mapping of column names to 1-D arrays (a dict, as pyBLP's
+        ``product_data`` may be) works as well.
     K : int
         Number of groups, 1 <= K < number of products.
     n_starts : int
@@ -1078,7 +1154,7 @@ def classify_many(
 
     Parameters
     ----------
-    datasets : sequence of pandas.DataFrame
+    datasets : sequence of pandas.DataFrame or mapping
         Each in the format of :func:`classify`, all with the same product ids and market ids.
     K, n_starts, regressors, max_iterations, perturbation
         As for :func:`classify`.
@@ -1175,7 +1251,7 @@ def fit_assignment(data: pd.DataFrame, labels, regressors=("prices", "x")) -> GF
     if (np.bincount(labels, minlength=K) == 0).any():
         raise ValueError(f"Group {int(np.flatnonzero(np.bincount(labels, minlength=K) == 0)[0])} has no product.")
     beta, lam = _fit_groups(panel, _onehot(labels[None, None], K))
-    objective = float(_pick(_ssr_matrix(panel, beta, lam), labels[None, None]).sum())
+    objective = float(_pick(_ssr_matrix(panel, beta, lam)[0, :, 0].T, labels).sum())
     return _gfe_result(panel, labels, beta[0, 0], lam[0, 0], regressors, np.array([objective]),
                        [np.array([objective])], np.array([False]), 0)
 
@@ -1321,9 +1397,10 @@ def two_step(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or mapping
         Long format: ``market_ids``, ``product_ids``, ``shares``, ``prices``, the
-        ``characteristics``, the ``price_instruments`` and any ``regressors``.
+        ``characteristics``, the ``price_instruments`` and any ``regressors`` (columns of a
+        DataFrame, or 1-D arrays in a mapping such as a dict).
     K : int
         Number of nests.
     characteristics : sequence of str
@@ -1384,7 +1461,7 @@ def two_step_many(
 
     Parameters
     ----------
-    datasets : sequence of pandas.DataFrame
+    datasets : sequence of pandas.DataFrame or mapping
         Each in the format of :func:`two_step`, all with the same ``market_ids`` and
         ``product_ids`` columns, row by row (e.g. draws of one simulation design).
     K : int
@@ -1427,22 +1504,19 @@ def two_step_many(
         return f" in data set {b}" if B > 1 else ""
 
     needed = ["market_ids", "product_ids", "shares", "prices", *characteristics, *price_instruments]
+    tables = []
     for b, data in enumerate(datasets):
-        if not isinstance(data, pd.DataFrame):
-            raise ValueError(f"data must be a pandas DataFrame{where(b)}; got {type(data).__name__}.")
-        missing = [c for c in needed if c not in data.columns]
-        if missing:
-            raise ValueError(f"data lacks the column(s) {missing}{where(b)}.")
-        if "outside_shares" in data.columns:
+        tables.append(_columns(data, needed, ("outside_shares",), where=where(b)))
+        if "outside_shares" in tables[-1]:
             raise ValueError(
                 "two_step's second step computes the outside share from the rows of data; "
                 "an outside_shares column is only supported by classify."
             )
-    lengths = np.array([len(data) for data in datasets])
+    lengths = np.array([len(table["shares"]) for table in tables])
     different = lengths != lengths[0]
     columns = {}
     if not different.any():  # every column as one (B, N) array
-        columns = {c: np.stack([data[c].to_numpy() for data in datasets]) for c in needed}
+        columns = {c: np.stack([table[c] for table in tables]) for c in needed}
         different = ((columns["market_ids"] != columns["market_ids"][0])
                      | (columns["product_ids"] != columns["product_ids"][0])).any(axis=1)
     if different.any():

@@ -405,3 +405,35 @@ def test_replication_with_unidentified_second_step_records_nan():
     # Design settings pass through to the simulation.
     weak = monte_carlo.replication(100, 10, 0, endogenous=True, instrument_strength=0.3)
     assert weak["beta_p"] != monte_carlo.replication(100, 10, 0, endogenous=True)["beta_p"]
+
+
+def test_a_dict_of_arrays_is_read_as_its_dataframe():
+    """classify, classify_many, two_step and two_step_many accept a mapping of columns (the
+    Monte Carlo's fast path) and give exactly what they give on the same data as a DataFrame;
+    the simulation's DataFrame and Series are the lazily built views of its arrays."""
+    sims = [simulate_nested_logit(J=40, M=6, seed=s, endogenous=True) for s in range(3)]
+    for sim in sims:
+        pd.testing.assert_frame_equal(sim.data, pd.DataFrame(sim.columns))
+        assert np.array_equal(sim.nests.to_numpy(), sim.nest_of) and sim.nests.index.name == "product_ids"
+    frames, dicts = [sim.data for sim in sims], [sim.columns for sim in sims]
+    one_frame, one_dict = classify(frames[0], 3, n_starts=4), classify(dicts[0], 3, n_starts=4)
+    assert np.array_equal(one_frame.group_of, one_dict.group_of) and one_frame.objective == one_dict.objective
+    for f, d in zip(classify_many(frames, 3, n_starts=4), classify_many(dicts, 3, n_starts=4)):
+        assert np.array_equal(f.group_of, d.group_of) and np.array_equal(f.objectives, d.objectives)
+    options = dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"), n_starts=4)
+    for f, d in zip(two_step_many(frames, 3, **options), two_step_many(dicts, 3, **options)):
+        assert np.array_equal(f.estimates.iv.coefficients, d.estimates.iv.coefficients)
+        assert np.array_equal(f.estimates.iv.cov, d.estimates.iv.cov)
+    single = two_step(dicts[1], 3, seed=1, **options)
+    assert np.array_equal(single.estimates.iv.coefficients,
+                          two_step(frames[1], 3, seed=1, **options).estimates.iv.coefficients)
+    # Bad mappings: a column of another length, a 2-D column, a missing column, not a table.
+    short = dict(dicts[0], x=dicts[0]["x"][:-1])
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        classify(short, 3, n_starts=2)
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        classify(dict(dicts[0], x=dicts[0]["x"][:, None]), 3, n_starts=2)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['z'\] in data set 1"):
+        two_step_many([dicts[0], {k: v for k, v in dicts[1].items() if k != "z"}], 3, **options)
+    with pytest.raises(ValueError, match="must be a pandas DataFrame or a mapping"):
+        classify([1, 2, 3], 3)
