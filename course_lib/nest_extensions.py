@@ -54,6 +54,7 @@ from .nested_logit import (
     nested_logit_shares,
 )
 from .nests import GFEResult, classify, simulate_nested_logit
+from .nests import _columns as _table_columns
 
 __all__ = [
     "gev_shocks",
@@ -155,11 +156,10 @@ def _sigma_array(sigma, n: int, name: str) -> np.ndarray:
 
 
 def _columns(data, needed, who: str) -> None:
+    """Check that data is a DataFrame (these functions use pandas on it) with the columns ``needed``."""
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        raise ValueError(f"data lacks the column(s) {missing}; {who} needs {list(needed)}.")
+    _table_columns(data, needed, who=who)  # the missing-column check of course_lib.nests
 
 
 def _log_share_ratio(data: pd.DataFrame, market_ids=None) -> np.ndarray:
