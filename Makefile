@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all venv book test execute data monte-carlo serve clean
+.PHONY: all venv book test test-kernels execute data monte-carlo serve clean
 
 all: book
 
@@ -30,13 +30,17 @@ book: venv
 test: venv
 	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
 
+## test-kernels: the suite once per BLAS/SIMD kernel (KERNELS="unset Haswell" TEST_ARGS="tests/test_gmm.py" select)
+test-kernels: venv
+	$(BIN)/python tests/kernel_matrix.py $(if $(KERNELS),--kernels $(KERNELS)) $(if $(TEST_ARGS),-- $(TEST_ARGS))
+
 ## execute: re-execute every chapter in place (after changing a chapter or course_lib)
 execute: venv
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 chapters/*.ipynb
 
-## data: regenerate the motorcycle data byte for byte
+## data: regenerate the motorcycle data and check it against the shipped files (floats to 1e-10 relative)
 data: venv
-	$(BIN)/python -m course_lib.simulate data
+	$(BIN)/python -m course_lib.simulate check
 
 ## monte-carlo: rerun the data-driven-nests Monte Carlo tables into data/results/ (a few minutes)
 monte-carlo: venv

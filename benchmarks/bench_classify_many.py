@@ -28,7 +28,8 @@ def main() -> None:
         data = [simulate_nested_logit(J, M, seed=monte_carlo._seed(False, J, M, r)).columns for r in range(R)]
         alone = [classify(d, 3, n_starts=10, seed=r) for r, d in enumerate(data)]
         stacked = classify_many(data, 3, n_starts=10, seeds=range(R))
-        assert all(a.labels.equals(s.labels) and np.isclose(a.objective, s.objective, rtol=1e-12, atol=0)
+        assert all(a.labels.equals(s.labels) and a.best_start == s.best_start
+                   and np.isclose(a.objective, s.objective, rtol=1e-12, atol=0)
                    for a, s in zip(alone, stacked))
         loop, _ = best_time(lambda: [classify(d, 3, n_starts=10, seed=r) for r, d in enumerate(data)], 3)
         many, _ = best_time(lambda: classify_many(data, 3, n_starts=10, seeds=range(R)), 3)

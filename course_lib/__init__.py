@@ -18,14 +18,18 @@ Modules, one idea each:
   their derivatives, and the BLP contraction (simple and SQUAREM).
 - :mod:`course_lib.gmm`: the RC-logit GMM problem on all markets: objective, analytic
   gradient, one- and two-step estimation, robust standard errors.
+- :mod:`course_lib.optimize`: the search both GMM implementations use: L-BFGS-B stopped above
+  the objective's rounding floor, then Newton steps (also handed to pyBLP).
+- :mod:`course_lib.digits`: printing only the digits every machine agrees on.
 - :mod:`course_lib.jax_blp`: the same objective in JAX, to check the gradient by automatic
   differentiation (import it explicitly: JAX is heavy and only this check needs it).
 - :mod:`course_lib.pyblp_bridge`: the same problems built in pyBLP, for checks.
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
 
-from . import data, gmm, iv, logit, monte_carlo, nest_extensions, nested_logit, nests, rc_logit, supply
+from . import (data, digits, gmm, iv, logit, monte_carlo, nest_extensions, nested_logit, nests, optimize,
+               rc_logit, supply)
 
-__all__ = ["data", "gmm", "iv", "logit", "monte_carlo", "nest_extensions", "nested_logit", "nests",
-           "rc_logit", "supply"]
+__all__ = ["data", "digits", "gmm", "iv", "logit", "monte_carlo", "nest_extensions", "nested_logit", "nests",
+           "optimize", "rc_logit", "supply"]
 __version__ = "0.1.0"

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import check_finite, check_method, check_shares
+from .optimize import GTOL, NEWTON_STEPS, fd_hessian, lbfgsb_newton
 from .rc_logit import (
     MarketLayout,
     MarketsInversionResult,
@@ -137,8 +138,9 @@ class GMMResults:
         :math:`N \bar g' W \bar g` at the estimates (after two steps, Hansen's J statistic).
     gradient : ndarray, shape (K2,)
     gradient_norm : float
-        Largest absolute entry of the gradient projected on the bounds (``sigma >= 0``):
-        L-BFGS-B's convergence criterion (``gtol``).
+        Largest absolute entry of the gradient projected on the bounds (``sigma >= 0``) at the
+        estimates. After the Newton steps it sits at its rounding floor (about 1e-12 here), a
+        number that differs from machine to machine: compare it with a threshold, do not print it.
     hessian : ndarray, shape (K2, K2)
         Central finite differences of the analytic gradient, step
         :math:`\sqrt{\epsilon_{mach}}` (pyBLP's), symmetrised.
@@ -151,12 +153,12 @@ class GMMResults:
     converged : bool
         Whether ``gradient_norm <= gtol`` at the estimates.
     optimizer_message : str
-        How the step stopped: L-BFGS-B's message, or that an evaluated point met ``gtol``
-        (then the optimizer is stopped there), and whether Newton steps polished it.
+        L-BFGS-B's message and the number of Newton steps kept.
     optimizer_iterations, objective_evaluations : int
-        L-BFGS-B's major iterations and objective evaluations (this step).
+        Major iterations (L-BFGS-B's and the Newton steps) and objective evaluations (those of
+        the Newton phase's Hessian included, the diagnostic Hessian's not) of this step.
     newton_steps : int
-        Newton steps tried after L-BFGS-B (only when it stopped above ``gtol``).
+        Newton steps kept after L-BFGS-B.
     inner_iterations : int
         Contraction evaluations summed over markets and over every objective evaluation of
         this step, the Hessian's included.
@@ -444,113 +446,55 @@ class BLPProblem:
         return (V + V.T) / 2
 
     # ----------------------------------------------------------------------------- estimation
-    def _projected(self, sigma, gradient) -> np.ndarray:
-        """The gradient with entries zeroed where sigma sits at its bound 0 and the gradient pushes down."""
-        return np.where((sigma <= 0) & (gradient > 0), 0.0, gradient)
-
-    def _fd_hessian(self, sigma, W, delta0, tol):
-        """pyBLP's Hessian: central differences of the analytic gradient, total step sqrt(eps), symmetrised."""
-        eps = np.sqrt(np.finfo(float).eps)
-        cols, inner = [], 0
-        for k in range(self.K2):
-            up, down = sigma.copy(), sigma.copy()
-            up[k] += eps / 2
-            down[k] = max(down[k] - eps / 2, 0.0)  # one-sided at the bound sigma = 0
-            e_up = self.evaluate(up, W, delta0=delta0, tol=tol)
-            e_down = self.evaluate(down, W, delta0=delta0, tol=tol)
-            inner += e_up.inversion.total_iterations + e_down.inversion.total_iterations
-            cols.append((e_up.gradient - e_down.gradient) / (up[k] - down[k]))
-        H = np.column_stack(cols)
-        return (H + H.T) / 2, inner
-
-    def _step(self, sigma0, W, delta0, step, gtol, ftol, maxiter, tol, hessian, polish, previous_inner):
-        from scipy.optimize import minimize
-
+    def _step(self, sigma0, W, delta0, step, gtol, ftol, maxiter, tol, hessian, newton_steps, previous_inner):
         start_time = time.perf_counter()
-        inner = evaluations = iterations = 0
-        found = {}
+        inner = 0
 
-        class _Converged(Exception):
-            pass
-
-        def fun(x):
-            nonlocal inner, evaluations
+        def objective_function(x):
+            nonlocal inner
             ev = self.evaluate(x, W, gradient=True, delta0=delta0, tol=tol)
             inner += ev.inversion.total_iterations
-            evaluations += 1
-            found["last"] = ev
-            if np.max(np.abs(self._projected(ev.sigma, ev.gradient))) <= gtol:
-                found["converged"] = ev
-                raise _Converged
-            return ev.objective, ev.gradient
+            return ev.objective, ev.gradient, ev
 
-        def callback(*_):
-            nonlocal iterations
-            iterations += 1
-
-        try:
-            result = minimize(fun, np.asarray(sigma0, dtype=float), jac=True, method="L-BFGS-B",
-                              bounds=[(0.0, np.inf)] * self.K2,
-                              options={"gtol": gtol, "ftol": ftol, "maxiter": maxiter}, callback=callback)
-            sigma, message = np.asarray(result.x, dtype=float), str(result.message)
-        except _Converged:
-            sigma = found["converged"].sigma.copy()
-            message = f"projected gradient <= gtol = {gtol:g} at an evaluated point"
-        final = found.get("converged") if "converged" in found else self.evaluate(sigma, W, delta0=delta0, tol=tol)
-        if "converged" not in found:
-            inner += final.inversion.total_iterations
-        # Newton polish: near the optimum the objective's rounding noise (~1e-14 relative, from the
-        # contraction tolerance) can stop L-BFGS-B's line search before the gradient reaches gtol;
-        # the analytic gradient is still accurate, so Newton steps on it finish the job.
-        newton_steps = 0
-        H = None
-        while polish and newton_steps < 5 and np.max(np.abs(self._projected(sigma, final.gradient))) > gtol:
-            H, extra = self._fd_hessian(sigma, W, delta0, tol)
-            inner += extra
-            free = self._projected(sigma, final.gradient) != 0
-            d = np.zeros(self.K2)
-            d[free] = -np.linalg.solve(H[np.ix_(free, free)], final.gradient[free])
-            candidate = np.maximum(sigma + d, 0.0)
-            trial = self.evaluate(candidate, W, delta0=delta0, tol=tol)
-            inner += trial.inversion.total_iterations
-            newton_steps += 1
-            if np.max(np.abs(self._projected(candidate, trial.gradient))) >= np.max(
-                    np.abs(self._projected(sigma, final.gradient))):
-                break
-            sigma, final, H = candidate, trial, None
-            message += "; Newton polish"
-        if hessian and H is None:
-            H, extra = self._fd_hessian(sigma, W, delta0, tol)
-            inner += extra
-        if H is None:
-            H = np.full((self.K2, self.K2), np.nan)
+        bounds = [(0.0, np.inf)] * self.K2
+        found = lbfgsb_newton(sigma0, bounds, objective_function, gtol=gtol, ftol=ftol, maxiter=maxiter,
+                              newton_steps=newton_steps)
+        sigma, final = found.x, found.value[2]
+        H = np.full((self.K2, self.K2), np.nan)
+        if hessian:  # pyBLP's diagnostic: at the estimates, step sqrt(eps), one-sided at the bound
+            H = fd_hessian(lambda x: objective_function(x)[1], sigma, bounds)
         S = self.moment_covariances(final.xi, center=True)
         updated_W = np.linalg.inv(S)
         updated_W = (updated_W + updated_W.T) / 2
         V = self.parameter_covariances(final.delta_jacobian, W, S)
         se = np.sqrt(np.diag(V) / self.N)
-        gradient_norm = float(np.max(np.abs(self._projected(sigma, final.gradient))))
         return GMMResults(
             sigma=sigma, beta=final.beta, sigma_se=se[: self.K2], beta_se=se[self.K2:],
             parameter_covariances=V, objective=final.objective, gradient=final.gradient,
-            gradient_norm=gradient_norm, hessian=H,
+            gradient_norm=found.gradient_norm, hessian=H,
             hessian_eigenvalues=np.linalg.eigvalsh(H) if np.isfinite(H).all() else np.full(self.K2, np.nan),
-            W=W, updated_W=updated_W, step=step, converged=gradient_norm <= gtol,
-            optimizer_message=message, optimizer_iterations=iterations,
-            objective_evaluations=evaluations, inner_iterations=inner,
+            W=W, updated_W=updated_W, step=step, converged=found.converged,
+            optimizer_message=found.message, optimizer_iterations=found.iterations,
+            objective_evaluations=found.evaluations, inner_iterations=inner,
             cumulative_inner_iterations=previous_inner + inner, time=time.perf_counter() - start_time,
             delta=final.delta, xi=final.xi, sigma_names=self.x2_names, beta_names=self.x1_names,
-            newton_steps=newton_steps,
+            newton_steps=found.newton_steps,
         )
 
-    def solve(self, sigma0, method: str = "2s", W=None, gtol: float = 1e-10, ftol: float = 1e-16,
-              maxiter: int = 1000, tol: float = 1e-14, hessian: bool = True, polish: bool = True) -> GMMResults:
-        r"""One- or two-step GMM, minimising :math:`q(\sigma)` by L-BFGS-B with :math:`\sigma \ge 0`.
+    def solve(self, sigma0, method: str = "2s", W=None, gtol: float = GTOL, ftol: float = 0.0,
+              maxiter: int = 1000, tol: float = 1e-14, hessian: bool = True,
+              newton_steps: int = NEWTON_STEPS) -> GMMResults:
+        r"""One- or two-step GMM: minimise :math:`q(\sigma)` subject to :math:`\sigma \ge 0`.
 
-        Step 1 uses ``W`` (default :math:`W_1 = (Z'Z/N)^{-1}`) and starts every contraction from
-        the logit delta; step 2 (``method="2s"``) starts from step 1's sigma with
-        :math:`W_2 = S^{-1}` (centred moments) and starts every contraction from step 1's
-        delta, as pyBLP does (``delta_behavior="first"``).
+        Each step runs :func:`course_lib.optimize.lbfgsb_newton`: L-BFGS-B until the largest
+        projected-gradient entry is at most ``gtol``, then ``newton_steps`` Newton steps on the
+        analytic gradient with its finite-difference Hessian. ``gtol`` sits far above the
+        objective's rounding noise, so every decision of the search is the same on any machine,
+        and the Newton steps take the gradient from ``gtol`` to its floor (see
+        :mod:`course_lib.optimize`). Step 1 uses ``W`` (default :math:`W_1 = (Z'Z/N)^{-1}`) and
+        starts every contraction from the logit delta; step 2 (``method="2s"``) starts from step
+        1's sigma with :math:`W_2 = S^{-1}` (centred moments) and starts every contraction from
+        step 1's delta, as pyBLP does (``delta_behavior="first"``).
 
         Parameters
         ----------
@@ -559,26 +503,16 @@ class BLPProblem:
         method : {"1s", "2s"}
         W : array_like, shape (L, L), optional
         gtol, ftol, maxiter
-            L-BFGS-B's options. ``gtol`` bounds the largest projected gradient entry.
-            L-BFGS-B also stops when the objective's relative reduction falls below ``ftol``
-            (SciPy's default 2.2e-9 stops these problems with gradients near 1e-8); the
-            default 1e-16 leaves ``gtol`` in charge.
+            L-BFGS-B's options (defaults :data:`course_lib.optimize.GTOL` = 1e-5; ``ftol`` = 0,
+            pyBLP's default, leaves ``gtol`` in charge: SciPy's default 2.2e-9 would stop these
+            problems early).
         tol : float
             Contraction tolerance (max absolute change in delta).
         hessian : bool
-            Compute the finite-difference Hessian (diagnostics; as pyBLP does by default).
-        polish : bool
-            If L-BFGS-B stops with the projected gradient above ``gtol`` (its line search cannot
-            see decreases below the objective's rounding noise, about 1e-14 relative with the
-            contraction at 1e-14), take up to five Newton steps on the analytic gradient with the
-            finite-difference Hessian, each kept only if it shrinks the projected gradient.
-
-        Notes
-        -----
-        The optimizer is stopped at the first evaluated point whose projected gradient is at
-        most ``gtol`` (L-BFGS-B's own test, applied to every evaluation rather than only to
-        accepted iterates): near the optimum the objective's rounding noise can otherwise make the
-        line search reject such a point and fail.
+            Compute the finite-difference Hessian at the estimates (a diagnostic, as pyBLP does
+            by default; ``2 K2`` more evaluations).
+        newton_steps : int
+            Newton steps after L-BFGS-B (0: L-BFGS-B alone, stopped at ``gtol``).
 
         Returns
         -------
@@ -588,13 +522,13 @@ class BLPProblem:
         check_method(method, ("1s", "2s"))
         sigma0 = self._check_sigma(sigma0)
         W1 = self._check_W(W)
-        if gtol <= 0 or ftol < 0 or tol <= 0:
-            raise ValueError("gtol and tol must be positive and ftol non-negative.")
-        first = self._step(sigma0, W1, self.logit_delta, 1, gtol, ftol, maxiter, tol, hessian, polish, 0)
+        if gtol <= 0 or ftol < 0 or tol <= 0 or newton_steps < 0:
+            raise ValueError("gtol and tol must be positive, ftol and newton_steps non-negative.")
+        first = self._step(sigma0, W1, self.logit_delta, 1, gtol, ftol, maxiter, tol, hessian, newton_steps, 0)
         if method == "1s":
             return first
         second = self._step(first.sigma, first.updated_W, first.delta, 2, gtol, ftol, maxiter, tol, hessian,
-                            polish, first.cumulative_inner_iterations)
+                            newton_steps, first.cumulative_inner_iterations)
         second.first_step = first
         return second
 

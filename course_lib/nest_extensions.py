@@ -53,7 +53,7 @@ from .nested_logit import (
     nest_instruments,
     nested_logit_shares,
 )
-from .nests import GFEResult, classify, simulate_nested_logit
+from .nests import GFEResult, _first_within, classify, simulate_nested_logit
 from .nests import _columns as _table_columns
 
 __all__ = [
@@ -457,7 +457,7 @@ def estimate_frechet(
     ratio_grid=None,
     n_starts: int = 10,
     seed=0,
-    xtol: float = 1e-6,
+    xtol: float = 1e-9,
     **classify_options,
 ) -> FrechetResult:
     r"""Estimate the nests, :math:`\gamma`, :math:`\theta` and :math:`\sigma` of the Frechet model.
@@ -502,7 +502,11 @@ def estimate_frechet(
     n_starts, seed, **classify_options
         Passed to :func:`course_lib.nests.classify` at every g.
     xtol : float
-        Tolerance of the refinement on :math:`\log g`.
+        Tolerance of the refinement on :math:`\log g`. Tight by default: near its minimum the
+        profile is flat, so the last steps of a looser search would be decided by the
+        objective's rounding, which differs between machines (with 1e-6 the estimates moved in
+        their fourth digit when the objectives were perturbed by 1e-11); at 1e-9 the search
+        ends where the profile's curvature is resolved, and costs a few more evaluations.
 
     Returns
     -------
@@ -521,7 +525,7 @@ def estimate_frechet(
                          "delta must be positive; use a smaller grid.")
     options = dict(n_starts=n_starts, seed=seed, **classify_options)
     profile = np.array([_frechet_objective(data, x, g, K, options).objective for g in grid])  # grid points
-    i = int(np.argmin(profile))
+    i = int(_first_within(profile, 0.0)[0])  # the lowest grid point on ties (nests.TIE_RTOL)
     lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
     search = minimize_scalar(lambda lg: _frechet_objective(data, x, np.exp(lg), K, options).objective,
                              bounds=(lo, hi), method="bounded", options={"xatol": xtol})
@@ -1271,9 +1275,13 @@ def one_step_berry(
         cost = np.zeros((J, K))
         np.add.at(cost, j_pos, resid**2)
         own = cost[np.arange(J), labels]
-        best = np.argmin(cost, axis=1)
-        new = np.where(cost[np.arange(J), best] < own - 1e-10 * (1 + own), best, labels)
-        new = _at_least_two(new, np.where(new == labels, own, cost[np.arange(J), best]), K)
+        # Step (b) with classify's rule for ties (nests._first_within): a product stays where
+        # its own nest is tied with the best one, else joins the lowest-numbered tied nest.
+        # The costs are direct sums of squares, so their rounding is relative to themselves
+        # plus one (scale 1).
+        best, threshold = _first_within(cost.T, 1.0, axis=0)
+        new = np.where(own <= threshold, labels, best)
+        new = _at_least_two(new, cost[np.arange(J), new], K)
         moves.append(int((new != labels).sum()))
         if moves[-1] == 0:
             converged = True
@@ -1293,14 +1301,15 @@ def one_step_berry(
 
 
 def _at_least_two(labels: np.ndarray, cost: np.ndarray, K: int) -> np.ndarray:
-    """Give every nest with fewer than two products the worst-fitted products of the largest nests."""
+    """Give every nest with fewer than two products the worst-fitted products of the largest nests
+    (the lowest-numbered among tied costs, as in :func:`course_lib.nests.classify`)."""
     labels = labels.copy()
     cost = cost.astype(float).copy()
     for k in range(K):  # nests
         while (labels == k).sum() < 2:  # 2K <= J, so some other nest has more than two
             sizes = np.bincount(labels, minlength=K)
             donors = np.flatnonzero((sizes[labels] > 2) & (labels != k))
-            j = int(donors[np.argmax(cost[donors])])
+            j = int(donors[_first_within(-cost[donors], 1.0)[0]])  # the largest cost
             labels[j] = k
             cost[j] = -np.inf
     return labels

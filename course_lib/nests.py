@@ -57,6 +57,7 @@ from .nested_logit import (
 )
 
 __all__ = [
+    "TIE_RTOL",
     "NestedLogitSimulation",
     "simulate_nested_logit",
     "GFEResult",
@@ -352,8 +353,10 @@ class GFEResult:
     labels : pandas.Series
         Estimated group (0, ..., K-1) of each product, indexed by product id.
     objective : float
-        The lowest sum of squared residuals over the starts,
-        :math:`\sum_{(j, m)} (y_{jm} - \hat\beta^{k(j)\prime} w_{jm} - \hat\lambda^{k(j)}_m)^2`.
+        The best start's sum of squared residuals,
+        :math:`\sum_{(j, m)} (y_{jm} - \hat\beta^{k(j)\prime} w_{jm} - \hat\lambda^{k(j)}_m)^2`:
+        the lowest over the starts, up to :data:`TIE_RTOL` times the total sum of squares
+        :math:`\sum_{(j, m)} y_{jm}^2 + J` (y centred), within which starts count as tied.
     objectives : ndarray, shape (n_starts,)
         The final objective of every start.
     iterations : ndarray of int, shape (n_starts,)
@@ -363,7 +366,9 @@ class GFEResult:
     histories : list of ndarray
         The objective after each least-squares step, for every start (it never rises).
     best_start : int
-        The start that reached ``objective``.
+        The start that reached ``objective``: the lowest-numbered of the starts tied with the
+        lowest objective (starts that end at the same assignment reach the same objective
+        up to rounding, which must not decide between them).
     coefficients : pandas.DataFrame
         Group slopes :math:`\hat\beta^k`, one row per group, one column per regressor.
     intercepts : pandas.DataFrame
@@ -436,7 +441,8 @@ class GFEResult:
 
         Each product of ``data`` goes to the group whose slopes and market intercepts fit
         its shares best, :math:`\hat k(j) = \arg\min_k \sum_m (y_{jm} - \hat\beta^{k\prime}
-        w_{jm} - \hat\lambda^k_m)^2`: the assignment step of :func:`classify`, applied to
+        w_{jm} - \hat\lambda^k_m)^2` (the lowest-numbered group on ties within
+        :data:`TIE_RTOL`): the assignment step of :func:`classify`, applied to
         products that the estimation did not see (cross-validation, entrants). Where a group
         has no estimated intercept in a market (absent there, or a market the estimation
         did not see), the product is charged the group's mean intercept, as in
@@ -463,9 +469,11 @@ class GFEResult:
         # Intercepts in the units of this panel's centred y and w (see _build_panel).
         lam = lam - panel.y_mean[0] + (beta @ panel.w_mean[0])[None, :]
         ssr = _ssr_matrix(panel, beta[None, None], lam[None, None])[0, :, 0].T
+        # The cheapest group, the lowest-numbered on ties (TIE_RTOL), as in classify's step (b).
+        best = _first_within(ssr.T, panel.yy[0] + 1.0, axis=0)[0]
         index = pd.Index(panel.product_ids, name="product_ids")
         groups = pd.Index(np.arange(self.K), name="group")
-        return (pd.Series(np.argmin(ssr, axis=1), index=index, name="group"),
+        return (pd.Series(best, index=index, name="group"),
                 pd.DataFrame(ssr, index=index, columns=groups))
 
 
@@ -680,18 +688,72 @@ def _pick(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return values.reshape(labels.size, -1)[np.arange(labels.size), labels.ravel()].reshape(labels.shape)
 
 
-def _pseudo_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+# ----------------------------------------------------------------------------------------
+# Ties: every discrete decision of the classification goes through _first_within
+# ----------------------------------------------------------------------------------------
+
+#: Relative tolerance of every discrete decision of the classification (which group a product
+#: joins, which product fills an empty group, which k-means centre a point takes, which start
+#: wins) and of the rank decision of :func:`_pseudo_solve`. Two values closer than
+#: ``TIE_RTOL`` times the scale of the sums they were computed from count as tied, and the
+#: tie goes to the lowest index, so that the outcome does not depend on how the BLAS and
+#: SIMD kernels of a machine round. Measured on the Monte Carlo designs (J = 40 to 1000,
+#: M = 5 to 100) across OpenBLAS's SkylakeX, Haswell and Sandybridge kernels, NumPy with and
+#: without its AVX-512 loops, and batches of 1 or 8 starts: the costs of
+#: :func:`_ssr_matrix` differ by at most 7e-14 times (sum_m y_jm^2 + 1), the same bound as
+#: between the expanded and the direct sum of squares; the objectives of one assignment by
+#: at most 4e-16 times (sum_jm y_jm^2 + J); the k-means features by 5e-15. 1e-10 is more
+#: than a thousand times the largest of these and far below any difference that the data
+#: resolve.
+TIE_RTOL = 1e-10
+
+
+def _first_within(values: np.ndarray, scale, axis: int = -1):
+    r"""The lowest index whose value is tied with the minimum along ``axis``, and the threshold.
+
+    Index :math:`i` is tied with the minimum when
+
+    .. math::
+        v_i \le \min_l v_l + \tau\,(|\min_l v_l| + c), \qquad \tau = \text{TIE\_RTOL},
+
+    with :math:`c` = ``scale`` (broadcastable to the shape without ``axis``) the size of the
+    sums that the values were computed from, whose rounding they carry. Returns the lowest
+    such index (an argmin whose ties, and near-ties within rounding, go to the lowest index
+    on every machine) and the threshold, so that ``values <= threshold`` marks every tied
+    entry.
+    """
+    values = np.moveaxis(np.asarray(values, dtype=float), axis, 0)
+    if values.ndim == 1:  # one vector (e.g. products): its first tied entry
+        best = values.min()
+        threshold = best + TIE_RTOL * (abs(best) + scale)
+        return int(np.argmax(values <= threshold)), threshold
+    # A batch along a short axis (groups or starts): a few elementwise steps on whole slices
+    # are faster than numpy's reductions over a short, strided axis.
+    best = values[0].copy()
+    for v in values[1:]:
+        np.minimum(best, v, out=best)
+    threshold = best + TIE_RTOL * (np.abs(best) + scale)
+    first = np.full(threshold.shape, len(values) - 1)
+    for i in range(len(values) - 2, -1, -1):  # downwards, so that the lowest tied index wins
+        np.copyto(first, i, where=values[i] <= threshold)
+    return first, threshold
+
+
+def _pseudo_solve(A: np.ndarray, b: np.ndarray, scale: np.ndarray) -> np.ndarray:
     r"""Minimum-norm solutions of the symmetric systems :math:`A x = b`, batched over leading axes.
 
     :math:`x = V \Lambda^{+} V' b` from the eigendecomposition :math:`A = V \Lambda V'`, with
-    eigenvalues below :math:`10^{-10}` times the largest treated as zero: a group whose
-    cells are all singletons has no within variation, and its slopes are then set to 0
-    rather than to rounding noise.
+    eigenvalues below :data:`TIE_RTOL` times ``scale`` treated as zero. ``A`` is a within
+    matrix, the difference :math:`\sum w w' - \sum_{\text{cells}} n \bar w \bar w'` of two
+    sums of size ``scale`` (the trace of the first): a group whose cells are all singletons
+    has no within variation, A is then zero up to that difference's rounding, and its slopes
+    are set to 0 rather than to rounding noise (a cutoff relative to A's own largest
+    eigenvalue would keep the noise and decide the slopes by the machine's rounding).
     """
     if A.shape[-1] == 0:  # no regressors: nothing to solve
         return np.zeros(b.shape)
     values, vectors = np.linalg.eigh(A)
-    cutoff = 1e-10 * np.abs(values).max(axis=-1, keepdims=True)
+    cutoff = TIE_RTOL * np.maximum(scale, np.abs(values).max(axis=-1))[..., None]
     inverse = np.divide(1.0, values, out=np.zeros_like(values), where=np.abs(values) > cutoff)
     projected = (vectors.swapaxes(-1, -2) @ b[..., None])[..., 0]
     return (vectors @ (inverse * projected)[..., None])[..., 0]
@@ -719,7 +781,7 @@ def _fit_groups(panel: _Panel, onehot: np.ndarray):
     weighted = sum_w * inv_n[:, :, None]  # (P, S, Q, M, K)
     wxx = sxx - np.einsum("...qmk,...rmk->...kqr", weighted, sum_w)
     wxy = sxy - np.einsum("...qmk,...mk->...kq", weighted, sum_y)
-    beta = _pseudo_solve(wxx, wxy)
+    beta = _pseudo_solve(wxx, wxy, np.trace(sxx, axis1=-2, axis2=-1))
     lam = (sum_y - sum(sum_w[:, :, q] * beta[:, :, None, :, q] for q in range(Q))) * inv_n  # Q is small
     lam = np.where(n > 0, lam, np.nan)
     return beta, lam
@@ -777,49 +839,50 @@ def _ssr_matrix(panel: _Panel, beta: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return ssr.reshape(P, K, S, J)
 
 
-def _select(costs: np.ndarray, labels: np.ndarray):
-    """For costs (..., K, S, J) and labels (..., S, J): each product's cost in its own group,
-    the cheapest group (the first on ties, as ``argmin``) and its cost, each (..., S, J).
+def _select(costs: np.ndarray, labels: np.ndarray, scale: np.ndarray):
+    """Step (b) for costs (..., K, S, J) and labels (..., S, J): each product's cost in its own
+    group and its new group, each (..., S, J).
 
-    Loops over the K groups on whole (S, J) slices: numpy's reductions over a short axis
-    are slower than K elementwise steps."""
+    A product stays where its own group is tied with the cheapest (:func:`_first_within`,
+    ``scale`` (..., 1, J) the size of the sums its costs come from); otherwise it joins the
+    lowest-numbered group tied with the cheapest. So a product moves only if another group
+    fits it better by more than rounding, no start cycles on ties, and near-ties go the same
+    way on every machine."""
     K = costs.shape[-3]
     own = costs[..., 0, :, :].copy()
-    best = own.copy()
-    arg = np.zeros(best.shape, dtype=labels.dtype)
     for k in range(1, K):  # K is small
-        cost = costs[..., k, :, :]
-        np.copyto(own, cost, where=labels == k)
-        better = cost < best
-        np.copyto(best, cost, where=better)
-        arg[better] = k
-    return own, arg, best
+        np.copyto(own, costs[..., k, :, :], where=labels == k)
+    first, threshold = _first_within(costs, scale, axis=-3)
+    return own, np.where(own <= threshold, labels, first)
 
 
-def _fill_empty_groups(labels: np.ndarray, own_ssr: np.ndarray, K: int) -> np.ndarray:
-    """Give every empty group the worst-fitted product of a group with more than one."""
+def _fill_empty_groups(labels: np.ndarray, own_cost: np.ndarray, K: int, scale) -> np.ndarray:
+    """Give every empty group the worst-fitted product of a group with more than one (the
+    lowest-numbered among products whose costs are tied, :func:`_first_within` with ``scale``)."""
     labels = labels.copy()
-    own_ssr = own_ssr.copy()
+    own_cost = own_cost.copy()
     for k in range(K):  # at most K groups, never products or markets
         sizes = np.bincount(labels, minlength=K)
         if sizes[k] > 0:
             continue
         donors = sizes[labels] > 1
-        j = int(np.argmax(np.where(donors, own_ssr, -np.inf)))
+        j = int(_first_within(np.where(donors, -own_cost, np.inf), scale)[0])  # the largest cost
         labels[j] = k
-        own_ssr[j] = -np.inf  # not moved twice
+        own_cost[j] = -np.inf  # not moved twice
     return labels
 
 
-def _no_empty_groups(labels: np.ndarray, costs: np.ndarray, K: int) -> np.ndarray:
+def _no_empty_groups(labels: np.ndarray, costs: np.ndarray, K: int, scale: np.ndarray) -> np.ndarray:
     """Apply :func:`_fill_empty_groups` to the assignments (rows of (..., J)) that left a group empty.
 
-    ``costs`` (..., J, K) are every product's costs in every group; each product's own
-    cost is read only in the rare rows with a gap.
+    ``costs`` (..., J, K) are every product's costs in every group, ``scale`` (broadcastable
+    to (..., J)) the size of the sums they come from; each product's own cost is read only in
+    the rare rows with a gap.
     """
+    scale = np.broadcast_to(scale, labels.shape)
     for row in np.argwhere((_group_sizes(labels, K) == 0).any(axis=-1)):
         row = tuple(row)
-        labels[row] = _fill_empty_groups(labels[row], _pick(costs[row], labels[row]), K)
+        labels[row] = _fill_empty_groups(labels[row], _pick(costs[row], labels[row]), K, scale[row].max())
     return labels
 
 
@@ -827,8 +890,9 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
     """Alternate least squares and reassignment from all starts of all panels at once.
 
     ``starts`` has shape (P, S, J). A start stops when no product changes group; a product
-    changes group only if another group fits it better by more than a rounding-level
-    margin, so that ties cannot make a start cycle. Each step computes, for the panels
+    changes group only if another group fits it better by more than :data:`TIE_RTOL` times
+    the size of its sums (see :func:`_select`), so that ties cannot make a start cycle and
+    rounding cannot decide a move. Each step computes, for the panels
     with a running start, as many starts as the busiest of them still runs (running starts
     first; a stopped start that fills a slot is recomputed unchanged and not updated).
     Returns, per panel and start, the best (objective, labels,
@@ -846,7 +910,9 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
     best_labels = labels.copy()
     best_beta = np.zeros((P, S, K, Q))
     best_lam = np.zeros((P, S, M, K))
-    margin = 1e-10 * (panel.yy + 1.0)  # (P, J) rounding level of the expanded SSR
+    # (P, 1, J): the size of the sums in a product's expanded SSR (see TIE_RTOL), which
+    # carries their rounding.
+    scale = (panel.yy + 1.0)[:, None, :]
     sub, sub_rows = panel, None  # the panels with running starts
 
     def at(mask):  # the (panel, start) indices of the True entries of an (L, S') mask
@@ -867,7 +933,7 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         running = active[live[:, None], slots]  # (L, S')
         beta, lam = _fit_groups(sub, _onehot(lab, K))
         ssr = _ssr_matrix(sub, beta, lam)  # (L, K, S, J)
-        current, new, new_ssr = _select(ssr, lab)
+        current, new = _select(ssr, lab, scale[live])
         objective = current.sum(axis=-1)  # (L, S)
         rows = at(running)
         history[steps[rows], rows[0], rows[1]] = objective[running]
@@ -878,9 +944,7 @@ def _lloyd(panel: _Panel, starts: np.ndarray, K: int, max_iterations: int):
         best_labels[rows] = lab[improved]
         best_beta[rows] = beta[improved]
         best_lam[rows] = lam[improved]
-        stay = current <= new_ssr + margin[live][:, None]
-        new = np.where(stay, lab, new)
-        new = _no_empty_groups(new, ssr.transpose(0, 2, 3, 1), K)
+        new = _no_empty_groups(new, ssr.transpose(0, 2, 3, 1), K, scale[live])
         same = (new == lab).all(axis=-1)
         # Stop a start that converged, or (a safeguard: it cannot happen in exact
         # arithmetic) whose objective rose.
@@ -924,7 +988,11 @@ def _product_features(panel: _Panel) -> np.ndarray:
         slopes = np.zeros(y_bar.shape + (0,))
     features = np.concatenate([y_bar[..., None], w_bar.swapaxes(1, 2), slopes], axis=-1)
     scale = features.std(axis=1, keepdims=True)
-    return (features - features.mean(axis=1, keepdims=True)) / np.where(scale > 0, scale, 1.0)
+    # A feature that is the same for every product (e.g. a regressor that varies by market
+    # only) has a spread of rounding size, which standardising would blow up into noise of
+    # unit variance that differs between machines: it is set to 0 instead.
+    constant = scale <= TIE_RTOL * np.abs(features).max(axis=1, keepdims=True)
+    return np.where(constant, 0.0, (features - features.mean(axis=1, keepdims=True)) / np.where(constant, 1.0, scale))
 
 
 def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int = 50) -> np.ndarray:
@@ -953,10 +1021,12 @@ def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int 
     active = rows  # the sets whose assignment still moves (most stop after a few steps)
     for _ in range(iterations):
         points, middles = features[active], centres[active]
-        # Squared distances |f|^2 - 2 f'c + |c|^2 by matrix products, shape (A, J, K).
-        d2 = (norms[active] - 2 * (points @ middles.transpose(0, 2, 1))
-              + np.einsum("skf,skf->sk", middles, middles)[:, None])
-        new = _no_empty_groups(np.argmin(d2, axis=2), d2, K)
+        # Squared distances |f|^2 - 2 f'c + |c|^2 by matrix products, shape (A, J, K); they
+        # carry the rounding of sums of size |f|^2 + |c|^2, the scale of their ties.
+        middle_norms = np.einsum("skf,skf->sk", middles, middles)
+        d2 = norms[active] - 2 * (points @ middles.transpose(0, 2, 1)) + middle_norms[:, None]
+        scale = norms[active][..., 0] + middle_norms.max(axis=1)[:, None]  # (A, J)
+        new = _no_empty_groups(_first_within(d2, scale, axis=2)[0], d2, K, scale)
         moved = (new != labels[active]).any(axis=1)
         labels[active] = new
         # A set whose assignment did not move has converged: its next steps would repeat it.
@@ -1023,8 +1093,12 @@ def _classify_panels(panel: _Panel, K: int, n_starts: int, seeds, regressors, ma
         panel, starts, K, int(max_iterations)
     )
     results = []
+    # The objectives of starts that end at the same assignment differ only by rounding (and
+    # by how a batch of starts or of panels rounds its matrix products): ties within
+    # TIE_RTOL times the panel's total sum of squares go to the lowest-numbered start.
+    best_starts, _ = _first_within(objectives, panel.yy.sum(axis=1) + J, axis=1)
     for p in range(len(seeds)):  # panels, never products or markets
-        best_start = int(np.argmin(objectives[p]))
+        best_start = int(best_starts[p])
         labels = all_labels[p, best_start]
         beta, lam = all_beta[p, best_start], all_lam[p, best_start]
         # Canonical order: increasing slope on the first regressor (without regressors:
@@ -1084,12 +1158,21 @@ def classify(
 
     Starts, each with its own generator ``np.random.default_rng([seed, s])`` for start s
     (so the first n starts do not depend on ``n_starts``, and more starts never give a
-    higher objective): start 0 is k-means on product-level features (each product's means
+    higher objective, but for ties): start 0 is k-means on product-level features (each product's means
     of y and the regressors and its own slopes); odd starts
     are uniform random assignments; other even starts are k-means on the features plus
     normal noise with standard deviation ``perturbation`` (features are standardised). The
-    start with the lowest objective wins (the earliest on ties); its groups are put in
+    start with the lowest objective wins, the lowest-numbered on ties, where objectives
+    within :data:`TIE_RTOL` times the total sum of squares count as tied (so that rounding
+    does not pick among starts that end at the same assignment); its groups are put in
     canonical order (increasing slope on the first regressor, ties by smallest product id).
+
+    Every discrete decision (a product's group in step (b), the product moved into an empty
+    group, a point's centre in k-means, the best start) treats values within
+    :data:`TIE_RTOL` of the scale of their sums as tied and gives the tie to the lowest
+    index, so that the classification is the same on every machine, whatever its BLAS and
+    SIMD kernels round (``classify_many`` gives each data set the same classification for
+    the same reason).
 
     Parameters
     ----------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .optimize import GTOL, NEWTON_STEPS
+
 __all__ = ["X1_FORMULA", "X2_FORMULA", "pyblp_logit_simulation", "pyblp_logit_equilibrium_prices",
            "pyblp_rc_problem", "pyblp_rc_solve", "pyblp_nested_logit_data", "pyblp_nested_logit_solve"]
 
@@ -82,8 +84,8 @@ def pyblp_rc_problem(products: pd.DataFrame, agents: pd.DataFrame, x1_formula: s
 
 
 def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method: str = "2s",
-                   gtol: float = 1e-10, ftol: float = 1e-16, atol: float = 1e-14, W=None,
-                   optimize: bool = True, problem=None):
+                   gtol: float = GTOL, ftol: float = 0.0, newton_steps: int = NEWTON_STEPS, atol: float = 1e-14,
+                   W=None, optimize: bool = True, optimizer: str = "course_lib", problem=None):
     """Solve the identical problem with pyBLP, with course_lib's settings.
 
     Parameters
@@ -94,15 +96,19 @@ def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method:
         Starting standard deviations (the diagonal of pyBLP's ``sigma``; off-diagonals fixed
         at zero, and a zero on the diagonal fixes that sigma, pyBLP's convention).
     method : {"1s", "2s"}
-    gtol, ftol : float
-        L-BFGS-B options (``Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol})``), the same
-        as :meth:`course_lib.gmm.BLPProblem.solve`'s.
+    gtol, ftol, newton_steps
+        The optimizer's settings, as in :meth:`course_lib.gmm.BLPProblem.solve`.
     atol : float
         ``Iteration("squarem", {"atol": atol})``: the contraction's tolerance.
     W : array_like, optional
         Weighting matrix in pyBLP's instrument order; default pyBLP's ``(Z'Z/N)^{-1}``.
     optimize : bool
         ``False`` evaluates the objective and gradient at ``sigma0`` (``Optimization("return")``).
+    optimizer : {"course_lib", "l-bfgs-b"}
+        ``"course_lib"`` (default) hands pyBLP course_lib's routine as a custom optimization
+        method (``Optimization(course_lib.optimize.pyblp_method, {...})``), so that both
+        libraries make the same search decisions; ``"l-bfgs-b"`` is pyBLP's own SciPy L-BFGS-B
+        with ``gtol`` and ``ftol`` (no Newton steps).
     problem : pyblp.Problem, optional
         A problem from :func:`pyblp_rc_problem` (to time the solve alone).
 
@@ -112,10 +118,18 @@ def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method:
     """
     import pyblp
 
+    from .optimize import pyblp_method
+
+    if optimizer not in ("course_lib", "l-bfgs-b"):
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'course_lib' or 'l-bfgs-b'.")
     if problem is None:
         problem = pyblp_rc_problem(products, agents)
-    optimization = (pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol}) if optimize
-                    else pyblp.Optimization("return"))
+    if not optimize:
+        optimization = pyblp.Optimization("return")
+    elif optimizer == "course_lib":
+        optimization = pyblp.Optimization(pyblp_method, {"gtol": gtol, "ftol": ftol, "newton_steps": newton_steps})
+    else:
+        optimization = pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol})
     return problem.solve(
         sigma=np.diag(np.asarray(sigma0, dtype=float)), method=method, W=W, optimization=optimization,
         iteration=pyblp.Iteration("squarem", {"atol": atol}),

@@ -24,7 +24,14 @@ Design (documented in ``data/README.md``):
   shipped in ``motorcycle_agents.csv`` are a separate set of 200 scrambled-Halton
   (quasi-random) standard-normal draws per market.
 
-Run ``python -m course_lib.simulate [directory]`` to regenerate the files byte for byte.
+The shipped files are the canonical data. ``python -m course_lib.simulate check`` (``make
+data``) regenerates them into a temporary directory and compares them with the shipped ones:
+identifiers, integer columns and the parameters exactly, every float to a relative tolerance of
+:data:`REGENERATION_RTOL`. Byte identity holds only on a machine that rounds as the one that wrote
+them (OpenBLAS's SkylakeX kernels with NumPy's AVX-512 loops): with another BLAS kernel the
+equilibrium prices and pyBLP's draws of ``(xi, omega)`` change in their last bits, and a value
+that sits near a rounding boundary of the 12 significant digits written comes out one unit
+different in its last digit. ``python -m course_lib.simulate write DIRECTORY`` writes the files.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["TRUE_PARAMETERS", "simulate_motorcycles", "write_motorcycle_data", "SEED"]
+__all__ = ["TRUE_PARAMETERS", "simulate_motorcycles", "write_motorcycle_data", "compare_with_shipped",
+           "check_regeneration", "SEED", "FILES", "REGENERATION_RTOL"]
 
 SEED = 20210305  # the problem set's date
 N_MARKETS = 100
@@ -59,9 +67,14 @@ TRUE_PARAMETERS = {
     "correlation": 0.8,
 }
 
-# Floats are written with 12 significant digits: plenty for estimation, and it keeps
-# regeneration byte-identical even if the last bits of a BLAS call differ.
+# Floats are written with 12 significant digits: plenty for estimation, and the last bits of a BLAS
+# call rarely reach them.
 FLOAT_FORMAT = "%.12g"
+FILES = ("motorcycles.csv", "motorcycle_agents.csv", "motorcycle_truth.csv", "motorcycle_parameters.json")
+# Regenerated floats must match the shipped ones to this relative tolerance. Measured with
+# OPENBLAS_CORETYPE=Haswell and Sandybridge and with NumPy without AVX-512: at most one unit in the
+# 12th significant digit differs (relative 9e-12 at worst, Sandybridge); the bound leaves a factor 10.
+REGENERATION_RTOL = 1e-10
 
 
 def _catalogue(rng: np.random.Generator) -> pd.DataFrame:
@@ -222,7 +235,82 @@ def write_motorcycle_data(directory: str | Path, seed: int = SEED) -> list[Path]
     return paths
 
 
+def compare_with_shipped(directory: str | Path, shipped: str | Path | None = None) -> dict[str, float]:
+    r"""Compare the four files in ``directory`` with the shipped ones, value by value.
+
+    Column names, the number of rows, integer columns and the parameters file must be identical;
+    float columns are compared by the largest relative difference
+    :math:`\max |a - b| / \max(|b|, 10^{-300})`.
+
+    Returns
+    -------
+    dict
+        File name -> largest relative difference of its float columns (0 for the parameters).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and column that differ in structure or in an integer value.
+    """
+    from .data import DATA_DIR
+
+    directory, shipped = Path(directory), Path(shipped) if shipped is not None else DATA_DIR
+    out = {}
+    for name in FILES:
+        if name.endswith(".json"):
+            if json.loads((directory / name).read_text()) != json.loads((shipped / name).read_text()):
+                raise ValueError(f"{name}: the parameters differ from the shipped ones.")
+            out[name] = 0.0
+            continue
+        new, old = pd.read_csv(directory / name), pd.read_csv(shipped / name)
+        if list(new.columns) != list(old.columns) or len(new) != len(old):
+            raise ValueError(f"{name}: columns or rows differ from the shipped file "
+                             f"({list(new.columns)}, {len(new)} rows vs {list(old.columns)}, {len(old)} rows).")
+        worst = 0.0
+        for column in old.columns:
+            a, b = new[column].to_numpy(), old[column].to_numpy()
+            if old[column].dtype.kind in "iub" or new[column].dtype.kind in "iub":
+                if not np.array_equal(a, b):
+                    raise ValueError(f"{name}: integer column {column!r} differs from the shipped file.")
+                continue
+            difference = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+            worst = max(worst, float(np.max(difference)))
+        out[name] = worst
+    return out
+
+
+def check_regeneration(rtol: float = REGENERATION_RTOL) -> dict[str, float]:
+    """Regenerate the data into a temporary directory and compare it with the shipped files.
+
+    Returns the largest relative difference per file (:func:`compare_with_shipped`) and raises
+    ``ValueError`` when one exceeds ``rtol``.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_motorcycle_data(tmp)
+        differences = compare_with_shipped(tmp)
+    bad = {name: d for name, d in differences.items() if d > rtol}
+    if bad:
+        raise ValueError(f"Regenerated data differ from the shipped files by more than {rtol:g} (relative): {bad}.")
+    return differences
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: python -m course_lib.simulate [check | write DIRECTORY]"
+    if not argv or argv == ["check"]:
+        differences = check_regeneration()
+        for name, difference in differences.items():
+            print(f"{name:<28} largest relative difference {difference:.1e}")
+        print(f"The regenerated data match the shipped files (tolerance {REGENERATION_RTOL:g}).")
+        return 0
+    if len(argv) == 2 and argv[0] == "write":
+        for written in write_motorcycle_data(argv[1]):
+            print(written)
+        return 0
+    print(usage, file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    target = sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "data"
-    for written in write_motorcycle_data(target):
-        print(written)
+    sys.exit(main(sys.argv[1:]))

@@ -331,3 +331,5 @@ def test_nonfinite_costs_and_bad_tol_raise():
         supply.bertrand_nash_prices(demand, [0.0, np.nan], [1, 2])
     with pytest.raises(ValueError, match="tol must be positive"):
         supply.bertrand_nash_prices(demand, [0.0, 0.0], [1, 2], tol=0.0)
+    with pytest.raises(ValueError, match="newton_xtol must be positive"):
+        supply.bertrand_nash_prices(demand, [0.0, 0.0], [1, 2], method="newton", newton_xtol=0.0)
