@@ -53,7 +53,7 @@ from .nested_logit import (
     nest_instruments,
     nested_logit_shares,
 )
-from .nests import GFEResult, _first_within, classify, simulate_nested_logit
+from .nests import GFEResult, classify, first_within, simulate_nested_logit
 from .nests import _columns as _table_columns
 
 __all__ = [
@@ -525,7 +525,7 @@ def estimate_frechet(
                          "delta must be positive; use a smaller grid.")
     options = dict(n_starts=n_starts, seed=seed, **classify_options)
     profile = np.array([_frechet_objective(data, x, g, K, options).objective for g in grid])  # grid points
-    i = int(_first_within(profile, 0.0)[0])  # the lowest grid point on ties (nests.TIE_RTOL)
+    i = int(first_within(profile, 0.0)[0])  # the lowest grid point on ties (nests.TIE_RTOL)
     lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
     search = minimize_scalar(lambda lg: _frechet_objective(data, x, np.exp(lg), K, options).objective,
                              bounds=(lo, hi), method="bounded", options={"xatol": xtol})
@@ -1275,11 +1275,11 @@ def one_step_berry(
         cost = np.zeros((J, K))
         np.add.at(cost, j_pos, resid**2)
         own = cost[np.arange(J), labels]
-        # Step (b) with classify's rule for ties (nests._first_within): a product stays where
+        # Step (b) with classify's rule for ties (nests.first_within): a product stays where
         # its own nest is tied with the best one, else joins the lowest-numbered tied nest.
         # The costs are direct sums of squares, so their rounding is relative to themselves
         # plus one (scale 1).
-        best, threshold = _first_within(cost.T, 1.0, axis=0)
+        best, threshold = first_within(cost.T, 1.0, axis=0)
         new = np.where(own <= threshold, labels, best)
         new = _at_least_two(new, cost[np.arange(J), new], K)
         moves.append(int((new != labels).sum()))
@@ -1309,7 +1309,7 @@ def _at_least_two(labels: np.ndarray, cost: np.ndarray, K: int) -> np.ndarray:
         while (labels == k).sum() < 2:  # 2K <= J, so some other nest has more than two
             sizes = np.bincount(labels, minlength=K)
             donors = np.flatnonzero((sizes[labels] > 2) & (labels != k))
-            j = int(donors[_first_within(-cost[donors], 1.0)[0]])  # the largest cost
+            j = int(donors[first_within(-cost[donors], 1.0)[0]])  # the largest cost
             labels[j] = k
             cost[j] = -np.inf
     return labels

@@ -58,6 +58,7 @@ from .nested_logit import (
 
 __all__ = [
     "TIE_RTOL",
+    "first_within",
     "NestedLogitSimulation",
     "simulate_nested_logit",
     "GFEResult",
@@ -470,7 +471,7 @@ class GFEResult:
         lam = lam - panel.y_mean[0] + (beta @ panel.w_mean[0])[None, :]
         ssr = _ssr_matrix(panel, beta[None, None], lam[None, None])[0, :, 0].T
         # The cheapest group, the lowest-numbered on ties (TIE_RTOL), as in classify's step (b).
-        best = _first_within(ssr.T, panel.yy[0] + 1.0, axis=0)[0]
+        best = first_within(ssr.T, panel.yy[0] + 1.0, axis=0)[0]
         index = pd.Index(panel.product_ids, name="product_ids")
         groups = pd.Index(np.arange(self.K), name="group")
         return (pd.Series(best, index=index, name="group"),
@@ -689,7 +690,8 @@ def _pick(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------
-# Ties: every discrete decision of the classification goes through _first_within
+# Ties: every discrete decision of the classification goes through first_within (public:
+# nest_extensions makes its decisions with it too)
 # ----------------------------------------------------------------------------------------
 
 #: Relative tolerance of every discrete decision of the classification (which group a product
@@ -708,7 +710,7 @@ def _pick(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
 TIE_RTOL = 1e-10
 
 
-def _first_within(values: np.ndarray, scale, axis: int = -1):
+def first_within(values: np.ndarray, scale, axis: int = -1):
     r"""The lowest index whose value is tied with the minimum along ``axis``, and the threshold.
 
     Index :math:`i` is tied with the minimum when
@@ -843,7 +845,7 @@ def _select(costs: np.ndarray, labels: np.ndarray, scale: np.ndarray):
     """Step (b) for costs (..., K, S, J) and labels (..., S, J): each product's cost in its own
     group and its new group, each (..., S, J).
 
-    A product stays where its own group is tied with the cheapest (:func:`_first_within`,
+    A product stays where its own group is tied with the cheapest (:func:`first_within`,
     ``scale`` (..., 1, J) the size of the sums its costs come from); otherwise it joins the
     lowest-numbered group tied with the cheapest. So a product moves only if another group
     fits it better by more than rounding, no start cycles on ties, and near-ties go the same
@@ -852,13 +854,13 @@ def _select(costs: np.ndarray, labels: np.ndarray, scale: np.ndarray):
     own = costs[..., 0, :, :].copy()
     for k in range(1, K):  # K is small
         np.copyto(own, costs[..., k, :, :], where=labels == k)
-    first, threshold = _first_within(costs, scale, axis=-3)
+    first, threshold = first_within(costs, scale, axis=-3)
     return own, np.where(own <= threshold, labels, first)
 
 
 def _fill_empty_groups(labels: np.ndarray, own_cost: np.ndarray, K: int, scale) -> np.ndarray:
     """Give every empty group the worst-fitted product of a group with more than one (the
-    lowest-numbered among products whose costs are tied, :func:`_first_within` with ``scale``)."""
+    lowest-numbered among products whose costs are tied, :func:`first_within` with ``scale``)."""
     labels = labels.copy()
     own_cost = own_cost.copy()
     for k in range(K):  # at most K groups, never products or markets
@@ -866,7 +868,7 @@ def _fill_empty_groups(labels: np.ndarray, own_cost: np.ndarray, K: int, scale) 
         if sizes[k] > 0:
             continue
         donors = sizes[labels] > 1
-        j = int(_first_within(np.where(donors, -own_cost, np.inf), scale)[0])  # the largest cost
+        j = int(first_within(np.where(donors, -own_cost, np.inf), scale)[0])  # the largest cost
         labels[j] = k
         own_cost[j] = -np.inf  # not moved twice
     return labels
@@ -1026,7 +1028,7 @@ def _kmeans(features: np.ndarray, K: int, uniforms: np.ndarray, iterations: int 
         middle_norms = np.einsum("skf,skf->sk", middles, middles)
         d2 = norms[active] - 2 * (points @ middles.transpose(0, 2, 1)) + middle_norms[:, None]
         scale = norms[active][..., 0] + middle_norms.max(axis=1)[:, None]  # (A, J)
-        new = _no_empty_groups(_first_within(d2, scale, axis=2)[0], d2, K, scale)
+        new = _no_empty_groups(first_within(d2, scale, axis=2)[0], d2, K, scale)
         moved = (new != labels[active]).any(axis=1)
         labels[active] = new
         # A set whose assignment did not move has converged: its next steps would repeat it.
@@ -1096,7 +1098,7 @@ def _classify_panels(panel: _Panel, K: int, n_starts: int, seeds, regressors, ma
     # The objectives of starts that end at the same assignment differ only by rounding (and
     # by how a batch of starts or of panels rounds its matrix products): ties within
     # TIE_RTOL times the panel's total sum of squares go to the lowest-numbered start.
-    best_starts, _ = _first_within(objectives, panel.yy.sum(axis=1) + J, axis=1)
+    best_starts, _ = first_within(objectives, panel.yy.sum(axis=1) + J, axis=1)
     for p in range(len(seeds)):  # panels, never products or markets
         best_start = int(best_starts[p])
         labels = all_labels[p, best_start]
