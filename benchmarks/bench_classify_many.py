@@ -25,7 +25,7 @@ CELLS = [(100, 10, 25), (100, 50, 25), (100, 100, 25), (500, 10, 25), (1000, 10,
 def main() -> None:
     rows = []
     for J, M, R in CELLS:
-        data = [simulate_nested_logit(J, M, seed=monte_carlo._seed(False, J, M, r)).columns for r in range(R)]
+        data = [simulate_nested_logit(J, M, seed=monte_carlo.replication_seed(False, J, M, r)).columns for r in range(R)]
         alone = [classify(d, 3, n_starts=10, seed=r) for r, d in enumerate(data)]
         stacked = classify_many(data, 3, n_starts=10, seeds=range(R))
         assert all(a.labels.equals(s.labels) and a.best_start == s.best_start

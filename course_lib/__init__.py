@@ -1,6 +1,6 @@
 """course_lib: the shared code of the course "Demand Estimation in Python".
 
-Modules, one idea each:
+Modules and packages, one idea each (a package's docstring lists its modules):
 
 - :mod:`course_lib.data`: loaders for the course's data (pyBLP field names).
 - :mod:`course_lib.logit`: logit shares, Berry's inversion, elasticities.
@@ -8,8 +8,9 @@ Modules, one idea each:
 - :mod:`course_lib.iv`: two-stage least squares and first-stage F.
 - :mod:`course_lib.nested_logit`: nested-logit shares, inversion, elasticities, the slides'
   instrument and Berry's 2SLS with known nests (sigma_k dissimilarity; pyBLP's rho = 1 - sigma).
-- :mod:`course_lib.nests`: data-driven nests: the slides' simulation designs, grouped
-  fixed-effects classification, the two-step estimator, cross-validation for K.
+- :mod:`course_lib.nests`: data-driven nests: the slides' simulation designs, the panel,
+  grouped fixed-effects classification (readable, and batched for the Monte Carlo), the
+  two-step estimator, cross-validation for K.
 - :mod:`course_lib.nest_extensions`: the slides' extensions: Type II EV (Frechet) errors,
   observed consumer types, two-level nests, a one-step alternative.
 - :mod:`course_lib.monte_carlo`: the slides' Monte Carlo tables (joblib, optional Dask);
@@ -24,12 +25,16 @@ Modules, one idea each:
 - :mod:`course_lib.jax_blp`: the same objective in JAX, to check the gradient by automatic
   differentiation (import it explicitly: JAX is heavy and only this check needs it).
 - :mod:`course_lib.pyblp_bridge`: the same problems built in pyBLP, for checks.
+- :mod:`course_lib.autos`: the BLP (1995) automobile data as the slides use it: models,
+  sample rules, instruments, descriptive statistics.
+- :mod:`course_lib.merger`: logit, nested-logit and random-coefficients demand for merger
+  simulation: costs, diversion ratios, post-merger prices, consumer surplus.
 - :mod:`course_lib.simulate`: the generator of the motorcycle data.
 """
 
-from . import (data, digits, gmm, iv, logit, monte_carlo, nest_extensions, nested_logit, nests, optimize,
-               rc_logit, supply)
+from . import (autos, data, digits, gmm, iv, logit, merger, monte_carlo, nest_extensions, nested_logit, nests,
+               optimize, rc_logit, supply)
 
-__all__ = ["data", "digits", "gmm", "iv", "logit", "monte_carlo", "nest_extensions", "nested_logit", "nests",
+__all__ = ["autos", "data", "digits", "gmm", "iv", "logit", "merger", "monte_carlo", "nest_extensions", "nested_logit", "nests",
            "optimize", "rc_logit", "supply"]
 __version__ = "0.1.0"

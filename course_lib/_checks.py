@@ -6,7 +6,10 @@ Every public function validates its inputs before computing and raises a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
 
 __all__ = ["as_vector", "as_matrix", "check_finite", "check_shares", "check_same_length", "check_method",
            "unique_inverse"]
@@ -70,7 +73,7 @@ def unique_inverse(ids: np.ndarray):
     return np.unique(ids, return_inverse=True)
 
 
-def _plain(x):
+def plain(x):
     """A numpy scalar as the plain Python value, so messages read "market 7", not "np.int64(7)"."""
     return x.item() if isinstance(x, np.generic) else x
 
@@ -96,7 +99,7 @@ def check_shares(shares: np.ndarray, market_ids: np.ndarray | None = None) -> No
         market_ids = np.zeros(len(shares), dtype=int)
 
     def where(i):
-        return "" if single else f" in market {_plain(market_ids[i])!r}"
+        return "" if single else f" in market {plain(market_ids[i])!r}"
 
     for i in np.flatnonzero(~np.isfinite(shares)):
         raise ValueError(f"Share of product at position {i}{where(i)} is not finite.")
@@ -108,8 +111,53 @@ def check_shares(shares: np.ndarray, market_ids: np.ndarray | None = None) -> No
     ids, inverse = unique_inverse(np.asarray(market_ids))
     totals = np.bincount(inverse, weights=shares)
     for m in np.flatnonzero(totals >= 1):
-        place = "" if single else f" in market {_plain(ids[m])!r}"
+        place = "" if single else f" in market {plain(ids[m])!r}"
         raise ValueError(
             f"Inside shares{place} sum to {totals[m]:.6g} >= 1; "
             "the outside good needs a positive share."
         )
+
+
+def table_columns(data, needed, optional=(), who: str = "", where: str = "") -> dict:
+    """The columns ``needed`` (and those of ``optional`` that it has) of a data set, as arrays.
+
+    ``data`` is a pandas DataFrame or, like pyBLP's ``product_data``, a mapping of column
+    names to 1-D arrays of one length (read without pandas' per-column cost). ``who`` names
+    the function in the message for a missing column; ``where`` names the data set.
+    """
+    if isinstance(data, pd.DataFrame):
+        names = data.columns
+    elif isinstance(data, Mapping):
+        names = data.keys()
+    else:
+        raise ValueError(f"data must be a pandas DataFrame or a mapping of column names to arrays{where}; "
+                         f"got {type(data).__name__}.")
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValueError(f"data lacks the column(s) {missing}{where}" + (f"; {who} needs {list(needed)}." if who else "."))
+    wanted = [*needed, *(c for c in optional if c in names)]
+    if isinstance(data, pd.DataFrame):
+        return {c: data[c].to_numpy() for c in wanted}
+    columns = {c: np.asarray(data[c]) for c in wanted}
+    shapes = {c: a.shape for c, a in columns.items()}
+    if len(set(shapes.values())) > 1 or any(len(shape) != 1 for shape in shapes.values()):
+        raise ValueError(f"data's columns must be 1-D arrays of one length{where}; got shapes {shapes}.")
+    return columns
+
+
+def as_ids(ids, n: int, name: str) -> np.ndarray:
+    """``ids`` as a 1-D array of length ``n`` (all zeros if None)."""
+    if ids is None:
+        return np.zeros(n, dtype=int)
+    arr = np.asarray(ids)
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}.")
+    if len(arr) != n:
+        raise ValueError(f"{name} has {len(arr)} entries for {n} products (one per product).")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} has a NaN at position {int(np.flatnonzero(~np.isfinite(arr))[0])}.")
+    if arr.dtype.kind == "O" and pd.isna(arr).any():
+        raise ValueError(f"{name} has a missing value at position {int(np.flatnonzero(pd.isna(arr))[0])}.")
+    return arr

@@ -102,8 +102,28 @@ def tsls(y, X, Z, names=None, cov_type: str = "robust") -> IVResult:
         names = [f"x{k}" for k in range(X.shape[1])]
     if len(names) != X.shape[1]:
         raise ValueError(f"names has {len(names)} entries for {X.shape[1]} columns of X.")
-    beta, e, cov = _tsls_fit(y[None], X.T[None], Z.T[None], cov_type)
-    return IVResult(beta[0], tuple(names), e[0], cov[0], cov_type)
+    # First stage: the fitted regressors X_hat = P_Z X, by least squares of each column on Z.
+    X_hat = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
+    _check_rank(np.linalg.matrix_rank(X_hat), X.shape[1])
+    # Second stage: y on X_hat.
+    bread = np.linalg.inv(X_hat.T @ X_hat)
+    beta = bread @ (X_hat.T @ y)
+    e = y - X @ beta
+    if cov_type == "robust":
+        meat = (X_hat * e[:, None] ** 2).T @ X_hat
+        cov = bread @ meat @ bread
+    else:
+        cov = (e @ e / n) * bread
+    return IVResult(beta, tuple(names), e, cov, cov_type)
+
+
+def _check_rank(rank: int, n_columns: int, which: str = "") -> None:
+    if rank < n_columns:
+        raise ValueError(
+            f"Underidentified{which}: the instruments identify only {rank} of the {n_columns} "
+            "columns of X (rank of the first-stage fitted values); add excluded instruments or drop "
+            "collinear ones."
+        )
 
 
 def _instrument_basis(Zt: np.ndarray) -> np.ndarray:
@@ -125,27 +145,24 @@ def _instrument_basis(Zt: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(Q.swapaxes(-1, -2))
 
 
-def _tsls_fit(y: np.ndarray, Xt: np.ndarray, Zt: np.ndarray, cov_type: str):
-    r"""The arithmetic of :func:`tsls` for a stack of B regressions of the same shape.
+def tsls_many(y: np.ndarray, Xt: np.ndarray, Zt: np.ndarray, cov_type: str):
+    r""":func:`tsls` for a stack of B regressions of the same shape, at once (the Monte Carlo's path).
 
-    ``y`` (B, N) and the transposed regressors ``Xt`` (B, K, N) and instruments ``Zt``
-    (B, L, N), unchecked (variables by rows, so that elementwise steps run along the long
-    axis); returns the coefficients (B, K), the residuals (B, N) and the covariances
-    (B, K, K). The first stage is :math:`\hat X = P_Z X = Q Q' X` with Q an orthonormal
-    basis of the columns of Z (:func:`_instrument_basis`), without forming the N x N
-    projection; :math:`\mathrm{rank}(\hat X) = \mathrm{rank}(Q' X)`, a small matrix.
+    It must equal :func:`tsls` run on each regression (``tests/test_iv.py`` checks this):
+    the same estimator, organised for many small problems. ``y`` (B, N) and the transposed
+    regressors ``Xt`` (B, K, N) and instruments ``Zt`` (B, L, N) are unchecked (variables
+    by rows, so that elementwise steps run along the long axis); returns the coefficients
+    (B, K), the residuals (B, N) and the covariances (B, K, K). The first stage is
+    :math:`\hat X = P_Z X = Q Q' X` with Q an orthonormal basis of the columns of Z
+    (batched Householder QR), without forming the N x N projection;
+    :math:`\mathrm{rank}(\hat X) = \mathrm{rank}(Q' X)`, a small matrix.
     """
     Qt = _instrument_basis(Zt)  # (B, L, N)
     QX = Qt @ Xt.swapaxes(-1, -2)  # (B, L, K)
     rank = np.linalg.matrix_rank(QX)
     if (rank < Xt.shape[-2]).any():
         b = int(np.argmax(rank < Xt.shape[-2]))
-        which = f" (data set {b})" if len(Xt) > 1 else ""
-        raise ValueError(
-            f"Underidentified{which}: the instruments identify only {rank[b]} of the {Xt.shape[-2]} "
-            "columns of X (rank of the first-stage fitted values); add excluded instruments or drop "
-            "collinear ones."
-        )
+        _check_rank(rank[b], Xt.shape[-2], f" (data set {b})" if len(Xt) > 1 else "")
     X_hat_t = QX.swapaxes(-1, -2) @ Qt  # (B, K, N)
     bread = np.linalg.inv(X_hat_t @ X_hat_t.swapaxes(-1, -2))
     beta = (bread @ (X_hat_t @ y[..., None]))[..., 0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_vector, check_finite, check_same_length, check_shares
+from ._checks import as_vector, check_finite, check_same_length, check_shares, plain
 from .supply import PriceDerivatives
 
 __all__ = [
@@ -65,11 +65,14 @@ def logit_shares(delta, market_ids=None) -> np.ndarray:
     return expd / denom[inv]
 
 
-def logit_inversion(shares, market_ids=None) -> np.ndarray:
-    r"""Berry's (1994) inversion of logit shares into mean utilities.
+def logit_inversion(shares, market_ids=None, outside_shares=None) -> np.ndarray:
+    r"""Berry's (1994) inversion of logit shares into mean utilities: the log share ratio.
 
     .. math::
         \delta_{jt} = \log s_{jt} - \log s_{0t}, \qquad s_{0t} = 1 - \sum_{k \in J_t} s_{kt}.
+
+    It is also the left-hand side :math:`y_{jt} = \log(s_{jt}/s_{0t})` of every Berry
+    regression in the course (nested logit, data-driven nests), which compute it here.
 
     Parameters
     ----------
@@ -77,24 +80,48 @@ def logit_inversion(shares, market_ids=None) -> np.ndarray:
         Observed inside-good shares, each in (0, 1), summing below one in each market.
     market_ids : array_like, shape (N,), optional
         Market of each product; all products form one market if omitted.
+    outside_shares : array_like, shape (N,), optional
+        The outside share :math:`s_{0t}` of each row's market, when the data keep only some
+        of a market's products (the same on every row of a market; inside plus outside
+        shares at most one). Default: one minus the market's inside shares.
 
     Returns
     -------
     ndarray, shape (N,)
-        Mean utilities ``delta`` with ``logit_shares(delta, market_ids) == shares``.
+        Mean utilities ``delta`` with ``logit_shares(delta, market_ids) == shares`` (without
+        ``outside_shares``).
 
     Raises
     ------
     ValueError
-        If a share is zero, negative or NaN, or a market's shares sum to one or more.
+        If a share is zero, negative or NaN, a market's shares sum to one or more, or an
+        outside share lies outside (0, 1), differs within a market or leaves the market's
+        shares summing above one.
     """
     shares = as_vector(shares, "shares")
     ids = np.zeros(len(shares), dtype=int) if market_ids is None else np.asarray(market_ids).ravel()
     check_same_length(shares=shares, market_ids=ids)
     check_shares(shares, None if market_ids is None else ids)
-    _, inv = np.unique(ids, return_inverse=True)
-    outside = 1.0 - np.bincount(inv, weights=shares)
-    return np.log(shares) - np.log(outside[inv])
+    markets, inv = np.unique(ids, return_inverse=True)
+    inside = np.bincount(inv, weights=shares)
+    if outside_shares is None:
+        return np.log(shares) - np.log1p(-inside)[inv]
+    s0 = as_vector(outside_shares, "outside_shares")
+    check_same_length(shares=shares, outside_shares=s0)
+    bad = ~(np.isfinite(s0) & (s0 > 0) & (s0 < 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"outside_shares in market {plain(ids[i])!r} is {s0[i]:.6g}; it must lie in (0, 1).")
+    by_market = np.zeros(len(markets))
+    by_market[inv] = s0
+    if not np.array_equal(by_market[inv], s0):
+        raise ValueError(f"outside_shares differs across rows of market {plain(ids[np.argmax(by_market[inv] != s0)])!r}.")
+    over = inside + by_market > 1 + 1e-12
+    if over.any():
+        m = int(np.flatnonzero(over)[0])
+        raise ValueError(f"Inside shares in market {plain(markets[m])!r} sum to {inside[m]:.6g}, which with the "
+                         f"outside share {by_market[m]:.6g} exceeds one.")
+    return np.log(shares) - np.log(s0)
 
 
 def logit_elasticities(prices, shares, alpha: float) -> np.ndarray:

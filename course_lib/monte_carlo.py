@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .nests import _match, classify_many, simulate_nested_logit, two_step, two_step_many
+from .nests import classify, classify_many, match, simulate_nested_logit, two_step, two_step_many
 
 __all__ = [
     "J_VALUES",
@@ -62,7 +62,7 @@ N_STARTS = 10  # starting values of the classification in every replication
 STORED_DIGITS = 8
 
 
-def _seed(endogenous: bool, J: int, M: int, r: int) -> list:
+def replication_seed(endogenous: bool, J: int, M: int, r: int) -> list:
     """The seed sequence of replication r of cell (J, M) of one design."""
     return [_DESIGN_SEED, int(endogenous), int(J), int(M), int(r)]
 
@@ -91,7 +91,21 @@ def replication(J: int, M: int, r: int, endogenous: bool = False, n_starts: int 
         replication's own wall time (simulation included); ``beta_p_se``, the step-2
         standard error of ``beta_p``.
     """
-    return run_replications(J, M, [r], endogenous, n_starts, **design)[0]
+    start = time.perf_counter()
+    options = _options(endogenous)
+    sim = simulate_nested_logit(J, M, seed=replication_seed(endogenous, J, M, r), endogenous=endogenous, **design)
+    K = len(sim.sigma)
+    classification = classify(sim.columns, K, n_starts=n_starts, seed=r,
+                              regressors=options.get("regressors", ("prices", "x")))
+    row = compare_with_truth(r, sim, classification, _two_step_or_none(sim.columns, K, classification, options))
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _options(endogenous: bool) -> dict:
+    """The two-step options of a design (see :func:`replication`)."""
+    return (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
+            if endogenous else {})
 
 
 #: Replications whose panels :func:`run_replications` classifies at once, in cells with at
@@ -109,7 +123,7 @@ def _per_stack(J: int, M: int) -> int:
 
 def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int = N_STARTS,
                  **design) -> list:
-    """The replications ``rs`` of one cell, each as :func:`replication` returns it.
+    """The replications ``rs`` of one cell, each as :func:`replication` returns it (the Monte Carlo's fast path).
 
     The replications are only computed together: in cells with few products their
     classifications run in stacks of :data:`STACK_SIZE` (:func:`course_lib.nests.classify_many`,
@@ -121,28 +135,27 @@ def run_replications(J: int, M: int, rs, endogenous: bool = False, n_starts: int
     steps' time.
     """
     rs = [int(r) for r in rs]
-    options = (dict(exogenous_prices=False, price_instruments=("z",), regressors=("z", "x"))
-               if endogenous else {})
+    options = _options(endogenous)
     sims, classifications, seconds = [], [], []
     per_stack = _per_stack(J, M)
     for first in range(0, len(rs), per_stack):  # stacks of replications
         stack = rs[first:first + per_stack]
         start = time.perf_counter()
-        drawn = [simulate_nested_logit(J, M, seed=_seed(endogenous, J, M, r), endogenous=endogenous, **design)
+        drawn = [simulate_nested_logit(J, M, seed=replication_seed(endogenous, J, M, r), endogenous=endogenous, **design)
                  for r in stack]
         classifications += classify_many([sim.columns for sim in drawn], len(drawn[0].sigma), n_starts=n_starts,
                                          seeds=stack, regressors=options.get("regressors", ("prices", "x")))
         sims += drawn
         seconds += [(time.perf_counter() - start) / len(stack)] * len(stack)
     start = time.perf_counter()
-    rows = _second_steps(rs, sims, classifications, options)
+    rows = second_steps(rs, sims, classifications, options)
     shared = (time.perf_counter() - start) / len(rs)
     for row, own in zip(rows, seconds):
         row["seconds"] = own + shared
     return rows
 
 
-def _second_steps(rs: list, sims: list, classifications: list, options: dict) -> list:
+def second_steps(rs: list, sims: list, classifications: list, options: dict) -> list:
     """Step 2 of the replications ``rs`` (all at once), and the comparison with the truth."""
     K = classifications[0].K
     try:
@@ -152,30 +165,35 @@ def _second_steps(rs: list, sims: list, classifications: list, options: dict) ->
             raise
         fits = [_two_step_or_none(sim.columns, K, classification, options)
                 for sim, classification in zip(sims, classifications)]
-    rows = []
-    for r, sim, classification, fit in zip(rs, sims, classifications, fits):  # replications
-        # The design's product ids are the positions 0, ..., J - 1 in nest_of.
-        share, to_true = _match(classification.group_of, sim.nest_of[classification.product_ids])
-        sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
-        if fit is None:
-            beta_p = beta_x = beta_p_se = np.nan
-        else:
-            # From the arrays rather than the pandas Series (costlier than the regression here).
-            estimates = fit.estimates.iv.coefficients
-            for group, value in zip(fit.estimates.nests, 1.0 - estimates[-K:]):
-                if group in to_true:
-                    sigma[to_true[group]] = value
-            beta_p, beta_p_se = fit.estimates.alpha, fit.estimates.alpha_se
-            beta_x = float(estimates[fit.estimates.iv.names.index("x")])
-        rows.append({
-            "replication": int(r),
-            "matched": share,
-            "beta_p": beta_p,
-            "beta_x": beta_x,
-            **{f"sigma_{k + 1}": sigma[k] for k in range(K)},
-            "beta_p_se": beta_p_se,
-        })
-    return rows
+    return [compare_with_truth(r, sim, classification, fit)
+            for r, sim, classification, fit in zip(rs, sims, classifications, fits)]  # replications
+
+
+def compare_with_truth(r: int, sim, classification, fit) -> dict:
+    """A replication's row: the share of products in their true nest under the best relabelling,
+    and the estimates with sigma by true nest (NaN where step 2 was not identified, ``fit`` None)."""
+    K = classification.K
+    # The design's product ids are the positions 0, ..., J - 1 in nest_of.
+    share, to_true = match(classification.group_of, sim.nest_of[classification.product_ids])
+    sigma = np.full(K, np.nan)  # by true nest; NaN if a true nest got no estimated group
+    if fit is None:
+        beta_p = beta_x = beta_p_se = np.nan
+    else:
+        # From the arrays rather than the pandas Series (costlier than the regression here).
+        estimates = fit.estimates.iv.coefficients
+        for group, value in zip(fit.estimates.nests, 1.0 - estimates[-K:]):
+            if group in to_true:
+                sigma[to_true[group]] = value
+        beta_p, beta_p_se = fit.estimates.alpha, fit.estimates.alpha_se
+        beta_x = float(estimates[fit.estimates.iv.names.index("x")])
+    return {
+        "replication": int(r),
+        "matched": share,
+        "beta_p": beta_p,
+        "beta_x": beta_x,
+        **{f"sigma_{k + 1}": sigma[k] for k in range(K)},
+        "beta_p_se": beta_p_se,
+    }
 
 
 def _two_step_or_none(data, K: int, classification, options: dict):

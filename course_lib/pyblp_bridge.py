@@ -83,6 +83,21 @@ def pyblp_rc_problem(products: pd.DataFrame, agents: pd.DataFrame, x1_formula: s
                          agent_data=agents)
 
 
+def pyblp_optimization(optimizer: str, gtol: float, ftol: float, newton_steps: int):
+    """pyBLP's ``Optimization`` for ``optimizer``: ``"course_lib"``, the course's search
+    (:func:`course_lib.optimize.pyblp_method`: L-BFGS-B to ``gtol``, then ``newton_steps``
+    Newton steps), or ``"l-bfgs-b"``, pyBLP's own SciPy L-BFGS-B with ``gtol`` and ``ftol``."""
+    import pyblp
+
+    from .optimize import pyblp_method
+
+    if optimizer == "course_lib":
+        return pyblp.Optimization(pyblp_method, {"gtol": gtol, "ftol": ftol, "newton_steps": newton_steps})
+    if optimizer == "l-bfgs-b":
+        return pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol})
+    raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'course_lib' or 'l-bfgs-b'.")
+
+
 def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method: str = "2s",
                    gtol: float = GTOL, ftol: float = 0.0, newton_steps: int = NEWTON_STEPS, atol: float = 1e-14,
                    W=None, optimize: bool = True, optimizer: str = "course_lib", problem=None):
@@ -118,18 +133,11 @@ def pyblp_rc_solve(products: pd.DataFrame, agents: pd.DataFrame, sigma0, method:
     """
     import pyblp
 
-    from .optimize import pyblp_method
-
-    if optimizer not in ("course_lib", "l-bfgs-b"):
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'course_lib' or 'l-bfgs-b'.")
+    optimization = pyblp_optimization(optimizer, gtol, ftol, newton_steps)
     if problem is None:
         problem = pyblp_rc_problem(products, agents)
     if not optimize:
         optimization = pyblp.Optimization("return")
-    elif optimizer == "course_lib":
-        optimization = pyblp.Optimization(pyblp_method, {"gtol": gtol, "ftol": ftol, "newton_steps": newton_steps})
-    else:
-        optimization = pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": ftol})
     return problem.solve(
         sigma=np.diag(np.asarray(sigma0, dtype=float)), method=method, W=W, optimization=optimization,
         iteration=pyblp.Iteration("squarem", {"atol": atol}),
@@ -210,3 +218,226 @@ def pyblp_nested_logit_solve(products: pd.DataFrame, x_names=("x0",), constant: 
     W = np.linalg.inv(ZD.T @ ZD)
     return problem.solve(rho=rho, method="1s", W=W, center_moments=False, se_type=se_type,
                          finite_differences=finite_differences, optimization=pyblp.Optimization("l-bfgs-b", {"gtol": gtol, "ftol": 0}))
+
+
+# ---------------------------------------------------------------------------------------------
+# The BLP (1995) automobile data in pyBLP, and demand objects of course_lib.merger from pyBLP's
+# estimates.
+
+__all__ += ["BLP_AUTOS_X1", "BLP_AUTOS_X2", "BLP_AUTOS_X3", "BLP_AUTOS_AGENTS", "BLP_AUTOS_SIGMA0",
+            "BLP_AUTOS_PI0", "BLP_AUTOS_LOGIT_X1", "BLP_AUTOS_INSTRUMENTS", "BLP_AUTOS_FIRMS",
+            "blp_autos_data", "size_class_nests", "pyblp_autos_logit_solve", "pyblp_autos_nested_logit_solve",
+            "pyblp_autos_rc_problem", "pyblp_autos_rc_solve", "pyblp_demands"]
+
+BLP_AUTOS_X1 = "1 + hpwt + air + mpd + space"
+"""Linear characteristics of pyBLP's BLP replication: prices enter only through ``Pi`` (1/income)."""
+BLP_AUTOS_X2 = "1 + prices + hpwt + air + mpd + space"
+"""Characteristics with random coefficients; the one on ``prices`` is ``pi / income`` (its sigma is 0)."""
+BLP_AUTOS_X3 = "1 + log(hpwt) + air + log(mpg) + log(space) + trend"
+"""Log marginal-cost characteristics of the supply side (``costs_type="log"``)."""
+BLP_AUTOS_AGENTS = "0 + I(1 / income)"
+"""The demographic: 1/income, interacted with price only (BLP 1999's linearisation of log(y - p))."""
+BLP_AUTOS_SIGMA0 = (3.612, 0.0, 4.628, 1.818, 1.050, 2.056)
+"""Starting values: BLP (1995)'s published sigmas, as in pyBLP's tutorial (0 fixes price's sigma)."""
+BLP_AUTOS_PI0 = (0.0, -43.501, 0.0, 0.0, 0.0, 0.0)
+"""Starting value of the price-income coefficient: BLP's published estimate, as in pyBLP's tutorial."""
+BLP_AUTOS_LOGIT_X1 = "1 + prices + hpwt + air + mpd + space"
+"""The logit and nested-logit specification on the automobile data (price in X1)."""
+BLP_AUTOS_INSTRUMENTS = tuple(f"demand_instruments{q}" for q in range(8))
+"""BLP's "sums of characteristics" instruments as pyBLP ships them (own-firm and rival sums of
+``1, hpwt, air, mpd, space``, rival ``trend`` dropped for collinearity; see ``pyblp.data``)."""
+BLP_AUTOS_FIRMS = {"GM": 19, "Chrysler": 16, "Ford": 18, "AMC": 15, "Toyota": 1, "Nissan": 2, "Honda": 3}
+"""Firm ids of pyBLP's automobile data, read off the model codes in ``clustering_ids`` (GM: BK, CD,
+CV, OD, PT, GE, GO; Chrysler: CH/CR, DG, PL, IM, EG; Ford: FD, LC, LN, MC; AMC: AM, EA;
+Toyota: TY, LX; Nissan: NI, DT, IN; Honda: HD, AC)."""
+
+
+def blp_autos_data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """pyBLP's copy of the BLP (1995) automobile data: products (2,217 rows) and agents (200 per market).
+
+    The agents' ``weights`` are BLP's importance-sampling weights; they sum to 0.154 in every
+    market (pyBLP warns and uses them as given).
+    """
+    import pyblp
+
+    return pd.read_csv(pyblp.data.BLP_PRODUCTS_LOCATION), pd.read_csv(pyblp.data.BLP_AGENTS_LOCATION)
+
+
+def size_class_nests(space, n_classes: int = 3) -> np.ndarray:
+    """Nest ids 0, ..., n_classes - 1 from the pooled quantiles of ``space`` (small to large cars).
+
+    A stand-in grouping for the nested logit until the learned nests arrive.
+    """
+    space = np.asarray(space, dtype=float).ravel()
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
+        raise ValueError(f"n_classes must be an integer; got {n_classes!r}.")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1; got {n_classes}.")
+    if len(space) == 0:
+        raise ValueError("space is empty: no product to put in a size class.")
+    if not np.isfinite(space).all():
+        raise ValueError(f"space is not finite at position {int(np.flatnonzero(~np.isfinite(space))[0])}.")
+    cuts = np.quantile(space, np.arange(1, n_classes) / n_classes)
+    return np.searchsorted(cuts, space, side="right")
+
+
+def pyblp_autos_logit_solve(products: pd.DataFrame | None = None, x1_formula: str = BLP_AUTOS_LOGIT_X1):
+    """The IV logit on the automobile data in pyBLP: one-step GMM with ``W = (Z'Z)^{-1}``, i.e. 2SLS.
+
+    Instruments: the exogenous columns of X1 and :data:`BLP_AUTOS_INSTRUMENTS`. Moments are not
+    centred (``center_moments=False``), so pyBLP's robust standard errors are the HC0 sandwich of
+    :func:`course_lib.iv.tsls`.
+    """
+    import pyblp
+
+    pyblp.options.verbose = False
+    if products is None:
+        products = blp_autos_data()[0]
+    problem = pyblp.Problem(pyblp.Formulation(x1_formula), products)
+    ZD = problem.products.ZD
+    return problem.solve(method="1s", W=np.linalg.inv(ZD.T @ ZD), center_moments=False, se_type="robust")
+
+
+def pyblp_autos_nested_logit_solve(products: pd.DataFrame, nest_ids, rho0=0.5, gtol: float = 1e-14,
+                                   x_names=("hpwt", "air", "mpd", "space"), extra_instruments=None):
+    """The nested logit on the automobile data in pyBLP, with given nests.
+
+    Builds the data with :func:`pyblp_nested_logit_data` (excluded instruments
+    :data:`BLP_AUTOS_INSTRUMENTS` plus ``extra_instruments``) and solves it with
+    :func:`pyblp_nested_logit_solve` (2SLS; pyBLP's ``rho_k = 1 - sigma_k``, one per sorted nest id).
+
+    Returns
+    -------
+    results : pyblp.ProblemResults
+    data : DataFrame
+        The product data pyBLP was given.
+    """
+    Z = products[list(BLP_AUTOS_INSTRUMENTS)].to_numpy(dtype=float)
+    if extra_instruments is not None:
+        Z = np.column_stack([Z, np.asarray(extra_instruments, dtype=float)])
+    data = pyblp_nested_logit_data(products["shares"], products["prices"], products[list(x_names)].to_numpy(dtype=float),
+                                   nest_ids, products["market_ids"], Z, x_names=list(x_names))
+    data["firm_ids"] = products["firm_ids"].to_numpy()
+    return pyblp_nested_logit_solve(data, x_names=tuple(x_names), rho0=rho0, gtol=gtol), data
+
+
+def pyblp_autos_rc_problem(products: pd.DataFrame | None = None, agents: pd.DataFrame | None = None,
+                           supply: bool = False):
+    """pyBLP's BLP (1995) problem on the automobile data (Conlon and Gortmaker 2020's replication).
+
+    X1 = :data:`BLP_AUTOS_X1`, X2 = :data:`BLP_AUTOS_X2`, demographics :data:`BLP_AUTOS_AGENTS`,
+    the shipped instruments (``demand_instruments0..7``; with ``supply``, X3 = :data:`BLP_AUTOS_X3`
+    with log costs and ``supply_instruments0..11``), BLP's 200 importance-sampling draws per market.
+    """
+    import pyblp
+
+    pyblp.options.verbose = False
+    if products is None or agents is None:
+        default_products, default_agents = blp_autos_data()
+        products = default_products if products is None else products
+        agents = default_agents if agents is None else agents
+    formulations = [pyblp.Formulation(BLP_AUTOS_X1), pyblp.Formulation(BLP_AUTOS_X2)]
+    if supply:
+        formulations.append(pyblp.Formulation(BLP_AUTOS_X3))
+    return pyblp.Problem(tuple(formulations), products, pyblp.Formulation(BLP_AUTOS_AGENTS), agents,
+                         costs_type="log" if supply else "linear")
+
+
+def pyblp_autos_rc_solve(products: pd.DataFrame | None = None, agents: pd.DataFrame | None = None,
+                         supply: bool = False, method: str = "2s", optimizer: str = "course_lib", gtol: float = GTOL,
+                         newton_steps: int = NEWTON_STEPS, sigma0=BLP_AUTOS_SIGMA0, pi0=BLP_AUTOS_PI0, problem=None):
+    """Estimate the BLP automobile model in pyBLP; the settings, written down.
+
+    - Starting values: BLP (1995)'s published estimates (:data:`BLP_AUTOS_SIGMA0`,
+      :data:`BLP_AUTOS_PI0`), as pyBLP's tutorial; a zero fixes price's sigma (price enters through
+      ``pi / income`` only), off-diagonal sigmas fixed at zero; pyBLP's default bounds (the
+      diagonal of sigma non-negative, pi unbounded).
+    - Optimizer: ``"course_lib"`` (default) hands pyBLP :func:`course_lib.optimize.pyblp_method`,
+      L-BFGS-B until the largest projected-gradient entry is at most ``gtol`` (1e-5), then
+      ``newton_steps`` (2) Newton steps on pyBLP's analytic gradient with a finite-difference Hessian,
+      the search every GMM problem of the course uses; ``"l-bfgs-b"`` is pyBLP's own SciPy L-BFGS-B
+      with ``gtol`` and ``ftol=0``.
+    - Contraction: SQUAREM, ``atol=1e-14``.
+    - GMM: two steps (``method="2s"``), weighting matrices and standard errors clustered by model
+      (``clustering_ids``), as the tutorial and the paper.
+    - With ``supply``: log marginal costs bounded below by 0.001 and ``initial_update=True``
+      (pyBLP's tutorial settings for the joint estimation).
+
+    Returns
+    -------
+    pyblp.ProblemResults
+    """
+    import pyblp
+
+    optimization = pyblp_optimization(optimizer, gtol, 0.0, newton_steps)
+    if problem is None:
+        problem = pyblp_autos_rc_problem(products, agents, supply=supply)
+    options = dict(method=method, W_type="clustered", se_type="clustered", optimization=optimization,
+                   iteration=pyblp.Iteration("squarem", {"atol": 1e-14}))
+    if supply:
+        options.update(costs_bounds=(0.001, None), initial_update=True)
+    return problem.solve(np.diag(np.asarray(sigma0, dtype=float)), np.c_[np.asarray(pi0, dtype=float)], **options)
+
+
+def pyblp_demands(results) -> dict:
+    r"""The demand objects of :mod:`course_lib.merger` at a pyBLP ``ProblemResults``' estimates, by market.
+
+    - Logit (no X2, no nests): :func:`course_lib.merger.logit_demands` with pyBLP's ``delta`` and the
+      coefficient on ``prices`` in X1.
+    - Nested logit (``nesting_ids``, no X2): :func:`course_lib.merger.nested_logit_demands` with
+      sigma = 1 - pyBLP's ``rho`` (dissimilarity), one per sorted nest id.
+    - Random coefficients (X2, linear random coefficients, no nests):
+      :func:`course_lib.merger.rc_logit_demands`. Consumer i's deviation from the mean coefficient
+      on X2's column k, :math:`(\Sigma\nu_i + \Pi d_i)_k` (pyBLP's ``sigma @ nodes' + pi @ demographics'``,
+      nodes filling the columns whose sigma is not fixed at zero, as pyBLP does), becomes rc_logit's
+      :math:`\sigma_k \zeta_{ik}` with :math:`\sigma_k = 1` and :math:`\zeta_{ik}` the deviation (0 for
+      columns without heterogeneity); so price's :math:`\alpha_i = \alpha + \pi / y_i` in BLP's model.
+      The weights are pyBLP's, as given.
+
+    The mean price coefficient ``alpha`` is the ``prices`` entry of beta (0 if X1 has no prices).
+    """
+    from . import merger
+
+    problem = results.problem
+    products = problem.products
+    x1 = list(results.beta_labels)  # pyBLP's X1 formulations as strings, in X1's column order
+    beta = np.asarray(results.beta, dtype=float).ravel()
+    alpha = float(beta[x1.index("prices")]) if "prices" in x1 else 0.0
+    delta = np.asarray(results.delta, dtype=float).ravel()
+    prices = np.asarray(products.prices, dtype=float).ravel()
+    market_ids = np.asarray(products.market_ids).ravel()
+    if problem.K2 == 0:
+        if problem.H == 0:
+            return merger.logit_demands(delta, prices, alpha, market_ids)
+        nests = np.asarray(products.nesting_ids).ravel()
+        sigma = 1.0 - np.asarray(results.rho, dtype=float).ravel()
+        return merger.nested_logit_demands(delta, prices, alpha, nests, sigma if len(sigma) > 1 else float(sigma[0]),
+                                           market_ids)
+    if problem.H > 0:
+        raise ValueError("Random coefficients with nests are not supported by course_lib.merger.")
+    if any(t != "linear" for t in getattr(problem, "rc_types", ["linear"] * problem.K2)):
+        raise ValueError("Only linear random coefficients (pyBLP's rc_types='linear') are supported.")
+    x2 = list(results.sigma_labels)  # X2's formulations, in its column order
+    agents = problem.agents
+    sigma = np.asarray(results.sigma, dtype=float)
+    # pyBLP gives nodes to the columns of X2 whose *starting* sigma has a nonzero entry (its
+    # nonzero_sigma_index; an estimate that ends at its bound 0 keeps its column of nodes); where
+    # nodes are fewer than X2's columns, they fill those columns in order. pyBLP fixes exactly the
+    # zero starting entries with bounds (0, 0) (a nonzero start lies inside its bounds, so they are
+    # never both 0), so the public sigma_bounds give that index.
+    lower, upper = (np.asarray(b, dtype=float) for b in results.sigma_bounds)
+    nonzero = np.any((lower != 0) | (upper != 0), axis=0)
+    given = np.asarray(agents.nodes, dtype=float)
+    if given.shape[1] >= problem.K2 or nonzero.all():
+        nodes = given[:, : problem.K2]
+    else:
+        nodes = np.zeros((given.shape[0], problem.K2))
+        nodes[:, nonzero] = given[:, : nonzero.sum()]
+    deviations = nodes @ sigma.T
+    if problem.D > 0:
+        deviations = deviations + np.asarray(agents.demographics, dtype=float) @ np.asarray(results.pi, dtype=float).T
+    scale = (np.abs(deviations).max(axis=0) > 0).astype(float)
+    return merger.rc_logit_demands(delta, prices, alpha, np.asarray(products.X2, dtype=float), scale, deviations,
+                                   market_ids, np.asarray(agents.market_ids).ravel(),
+                                   np.asarray(agents.weights, dtype=float).ravel(),
+                                   x2.index("prices") if "prices" in x2 else None)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the book built once per test session."""
+"""Shared fixtures: the book built once per test session; a small simulated data set for the
+input checks of tests/nests/."""
 
 from __future__ import annotations
 
@@ -41,3 +42,12 @@ def built_book(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     return out / "_build" / "html", result
+
+
+@pytest.fixture(scope="module")
+def small():
+    """Twelve products in four markets (the slides' design): the data of the input checks in
+    tests/nests/test_panel.py and tests/nests/test_gfe.py."""
+    from course_lib.nests import simulate_nested_logit
+
+    return simulate_nested_logit(J=12, M=4, seed=0).data

@@ -222,7 +222,7 @@ def test_batched_fit_equals_tsls_one_by_one_and_handles_a_collinear_member(motor
     collinear = np.column_stack([Z, Z[:, -1] + Z[:, 0]])  # one redundant instrument
     instruments = [np.column_stack([Z, rng.normal(size=len(y))]), collinear, np.column_stack([Z, Z[:, 1] ** 2])]
     for cov_type in ("robust", "unadjusted"):
-        beta, e, cov = iv._tsls_fit(np.stack(noisy), np.stack([X.T] * 3), np.stack([z.T for z in instruments]),
+        beta, e, cov = iv.tsls_many(np.stack(noisy), np.stack([X.T] * 3), np.stack([z.T for z in instruments]),
                                     cov_type)
         for b in range(3):
             alone = iv.tsls(noisy[b], X, instruments[b], cov_type=cov_type)

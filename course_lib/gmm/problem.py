@@ -1,81 +1,32 @@
-r"""GMM estimation of the random-coefficients (BLP) logit on all markets.
+r"""The RC-logit GMM problem on all markets: objective, analytic gradient, one- and two-step estimation.
 
-The model: :math:`\delta_{jt} = x_{1,jt}\beta + \xi_{jt}`, and mean utilities
-:math:`\delta(\sigma)` solve :math:`\hat s_t(\delta_t, \sigma) = s_t` market by market (the BLP
-contraction, :func:`course_lib.rc_logit.invert_shares_markets`, all markets at once). With
-instruments :math:`Z` (:math:`N \times L`) and weighting matrix :math:`W`, the moments and the
-objective are, in pyBLP's conventions,
-
-.. math::
-    \bar g(\sigma) = \frac{1}{N} Z'\xi(\sigma), \qquad
-    q(\sigma) = N\, \bar g(\sigma)' W \bar g(\sigma),
-
-with the linear parameters concentrated out by linear IV-GMM,
-
-.. math::
-    \hat\beta(\sigma) = (X_1'Z W Z'X_1)^{-1} X_1'Z W Z'\delta(\sigma), \qquad
-    \xi(\sigma) = \delta(\sigma) - X_1 \hat\beta(\sigma).
-
-The first-step weighting matrix is pyBLP's :math:`W_1 = (Z'Z/N)^{-1}`; with it,
-:math:`q = N \bar g' (Z'Z/N)^{-1} \bar g = \xi' Z (Z'Z)^{-1} Z' \xi`, the problem set's objective
-with its weight :math:`(Z'Z)^{-1}`: the factor N in pyBLP's scaling and the 1/N in its weight
-cancel. The efficient second-step weight is pyBLP's default (``W_type="robust"``,
-``center_moments=True``): :math:`W_2 = S^{-1}` with
-:math:`S = \frac{1}{N}\sum_j (g_j - \bar g)(g_j - \bar g)'`, :math:`g_j = Z_j \xi_j`.
-
-Gradient (implicit function theorem, DESIGN.md section 6 item 5): in each market
-:math:`\partial\delta_t/\partial\sigma' = -(\partial s_t/\partial\delta_t')^{-1}\,
-\partial s_t/\partial\sigma'`, and because :math:`\hat\beta(\sigma)` minimises the objective
-given :math:`\delta`, its own derivative drops out (envelope theorem):
-
-.. math::
-    \nabla q(\sigma) = 2 N\, \bar G' W \bar g, \qquad
-    \bar G = \frac{1}{N} Z' \frac{\partial \delta}{\partial \sigma'}.
-
-Robust standard errors of :math:`(\sigma, \beta)` (pyBLP's order: sigma first): with
-:math:`\bar G_\theta = \frac{1}{N}Z'[\partial\delta/\partial\sigma', -X_1]` and the step's
-:math:`W`,
-
-.. math::
-    \hat V = (\bar G_\theta' W \bar G_\theta)^{-1} \bar G_\theta' W S W \bar G_\theta
-    (\bar G_\theta' W \bar G_\theta)^{-1}, \qquad \mathrm{se} = \sqrt{\mathrm{diag}(\hat V) / N},
-
-with :math:`S` the centred moment covariance at the step's estimates.
+:class:`BLPProblem` holds the data (padded by market, :class:`course_lib.rc_logit.MarketLayout`),
+computes :math:`\delta(\sigma)` with :func:`course_lib.rc_logit.contract_markets`, the objective,
+its gradient and robust covariances (formulas in the package docstring, :mod:`course_lib.gmm`),
+and estimates with :func:`course_lib.optimize.lbfgsb_newton`. :func:`motorcycle_problem` builds
+the course's default problem.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ._checks import check_finite, check_method, check_shares
-from .optimize import GTOL, NEWTON_STEPS, fd_hessian, lbfgsb_newton
-from .rc_logit import (
+from .._checks import check_finite, check_method, check_shares
+from ..optimize import GTOL, NEWTON_STEPS, fd_hessian, lbfgsb_newton
+from ..rc_logit import (
     MarketLayout,
     MarketsInversionResult,
-    _contract_markets,
+    contract_markets,
     padded_mu,
     padded_probabilities,
 )
+from .results import Evaluation, GMMResults
+from .specification import EXCLUDED_NAMES, X1_NAMES, X2_NAMES
 
-__all__ = [
-    "X1_NAMES",
-    "X2_NAMES",
-    "EXCLUDED_NAMES",
-    "BLPProblem",
-    "Evaluation",
-    "GMMResults",
-    "motorcycle_problem",
-    "DIFFERENTIATION_NAMES",
-    "add_differentiation_instruments",
-]
-
-X1_NAMES = ("1", "prices", "EngineSize", "SportsBike", "Brand2", "Brand3")
-X2_NAMES = ("prices", "EngineSize")
-EXCLUDED_NAMES = ("demand_instruments0", "demand_instruments1", "demand_instruments2", "demand_instruments3")
+__all__ = ["BLPProblem", "motorcycle_problem"]
 
 
 def _columns(frame: pd.DataFrame, names, what: str) -> np.ndarray:
@@ -86,132 +37,6 @@ def _columns(frame: pd.DataFrame, names, what: str) -> np.ndarray:
     out = np.column_stack([np.ones(len(frame)) if n == "1" else frame[n].to_numpy(dtype=float) for n in names])
     check_finite(out, what)
     return out
-
-
-@dataclass
-class Evaluation:
-    r"""Everything computed at one value of sigma for one weighting matrix.
-
-    Attributes
-    ----------
-    sigma : ndarray, shape (K2,)
-    delta : ndarray, shape (N,)
-        :math:`\delta(\sigma)`.
-    beta : ndarray, shape (K1,)
-        :math:`\hat\beta(\sigma)`, concentrated out.
-    xi : ndarray, shape (N,)
-    moments : ndarray, shape (L,)
-        :math:`\bar g = Z'\xi/N`.
-    objective : float
-        :math:`N \bar g' W \bar g`.
-    gradient : ndarray, shape (K2,) or None
-    delta_jacobian : ndarray, shape (N, K2) or None
-        :math:`\partial\delta/\partial\sigma'`.
-    inversion : MarketsInversionResult
-    """
-
-    sigma: np.ndarray
-    delta: np.ndarray
-    beta: np.ndarray
-    xi: np.ndarray
-    moments: np.ndarray
-    objective: float
-    gradient: np.ndarray | None
-    delta_jacobian: np.ndarray | None
-    inversion: MarketsInversionResult
-
-
-@dataclass
-class GMMResults:
-    r"""Estimates of one GMM step (the last one for two-step GMM) and diagnostics.
-
-    Attributes
-    ----------
-    sigma, beta : ndarray
-        Estimates; ``sigma`` in the order of ``sigma_names``, ``beta`` of ``beta_names``.
-    sigma_se, beta_se : ndarray
-        Robust standard errors (pyBLP's ``se_type="robust"``).
-    parameter_covariances : ndarray, shape (K2 + K1, K2 + K1)
-        :math:`\hat V` of the module docstring, sigma first (pyBLP's ``parameter_covariances``;
-        standard errors are :math:`\sqrt{\mathrm{diag}(\hat V)/N}`).
-    objective : float
-        :math:`N \bar g' W \bar g` at the estimates (after two steps, Hansen's J statistic).
-    gradient : ndarray, shape (K2,)
-    gradient_norm : float
-        Largest absolute entry of the gradient projected on the bounds (``sigma >= 0``) at the
-        estimates. After the Newton steps it sits at its rounding floor (about 1e-12 here), a
-        number that differs from machine to machine: compare it with a threshold, do not print it.
-    hessian : ndarray, shape (K2, K2)
-        Central finite differences of the analytic gradient, step
-        :math:`\sqrt{\epsilon_{mach}}` (pyBLP's), symmetrised.
-    hessian_eigenvalues : ndarray
-    W : ndarray
-        The weighting matrix of this step.
-    updated_W : ndarray
-        :math:`S^{-1}` at this step's estimates (the next step's weight).
-    step : int
-    converged : bool
-        Whether ``gradient_norm <= gtol`` at the estimates.
-    optimizer_message : str
-        L-BFGS-B's message and the number of Newton steps kept.
-    optimizer_iterations, objective_evaluations : int
-        Major iterations (L-BFGS-B's and the Newton steps) and objective evaluations (those of
-        the Newton phase's Hessian included, the diagnostic Hessian's not) of this step.
-    newton_steps : int
-        Newton steps kept after L-BFGS-B.
-    inner_iterations : int
-        Contraction evaluations summed over markets and over every objective evaluation of
-        this step, the Hessian's included.
-    cumulative_inner_iterations : int
-        The same, summed over this and earlier steps.
-    time : float
-        Wall seconds of this step.
-    delta, xi : ndarray, shape (N,)
-    first_step : GMMResults or None
-        The first step's results when this is the second step.
-    """
-
-    sigma: np.ndarray
-    beta: np.ndarray
-    sigma_se: np.ndarray
-    beta_se: np.ndarray
-    parameter_covariances: np.ndarray
-    objective: float
-    gradient: np.ndarray
-    gradient_norm: float
-    hessian: np.ndarray
-    hessian_eigenvalues: np.ndarray
-    W: np.ndarray
-    updated_W: np.ndarray
-    step: int
-    converged: bool
-    optimizer_message: str
-    optimizer_iterations: int
-    objective_evaluations: int
-    inner_iterations: int
-    cumulative_inner_iterations: int
-    time: float
-    delta: np.ndarray
-    xi: np.ndarray
-    sigma_names: tuple = X2_NAMES
-    beta_names: tuple = X1_NAMES
-    newton_steps: int = 0
-    first_step: "GMMResults | None" = field(default=None, repr=False)
-
-    @property
-    def parameters(self) -> np.ndarray:
-        """``[sigma, beta]`` stacked, pyBLP's ``parameters`` order."""
-        return np.concatenate([self.sigma, self.beta])
-
-    @property
-    def se(self) -> np.ndarray:
-        """``[sigma_se, beta_se]`` stacked."""
-        return np.concatenate([self.sigma_se, self.beta_se])
-
-    def table(self) -> pd.DataFrame:
-        """Estimates and standard errors, one row per parameter."""
-        index = [f"sigma[{n}]" for n in self.sigma_names] + [f"beta[{n}]" for n in self.beta_names]
-        return pd.DataFrame({"estimate": self.parameters, "std. error": self.se}, index=pd.Index(index, name="parameter"))
 
 
 class BLPProblem:
@@ -337,7 +162,7 @@ class BLPProblem:
         if start.shape != (self.N,):
             raise ValueError(f"delta0 must have {self.N} entries; got {start.shape}.")
         mu = padded_mu(self._X2p, sigma, self._nodesp, self.layout.mask)
-        deltap, iterations, residual = _contract_markets(
+        deltap, iterations, residual = contract_markets(
             self.layout.pad_products(start), self._log_sp, mu, self._wp, self.layout.mask, method, tol, max_iterations
         )
         converged = np.isfinite(residual) & (residual < tol)
@@ -439,7 +264,7 @@ class BLPProblem:
         return (S + S.T) / 2
 
     def parameter_covariances(self, delta_jacobian, W, S) -> np.ndarray:
-        r"""Robust :math:`\hat V` of :math:`(\sigma, \beta)`; see the module docstring."""
+        r"""Robust :math:`\hat V` of :math:`(\sigma, \beta)`; see the package docstring."""
         G = self.Z.T @ np.column_stack([delta_jacobian, -self.X1]) / self.N
         bread = np.linalg.inv(G.T @ W @ G)
         V = bread @ G.T @ W @ S @ W @ G @ bread
@@ -535,42 +360,6 @@ class BLPProblem:
 
 def motorcycle_problem() -> BLPProblem:
     """The motorcycle data's problem on all markets (``course_lib.data``), the course's default."""
-    from . import data
+    from .. import data
 
     return BLPProblem(data.load_motorcycles(), data.load_motorcycle_agents())
-
-
-DIFFERENTIATION_NAMES = ("diff_EngineSize_own", "diff_EngineSize_rival", "diff_price_hat_own", "diff_price_hat_rival")
-
-
-def add_differentiation_instruments(problem: BLPProblem, products: pd.DataFrame) -> pd.DataFrame:
-    r"""Add quadratic differentiation instruments (Gandhi and Houde 2019) to ``products``.
-
-    For a characteristic :math:`x`, product j's instruments are the sums of squared distances
-    :math:`\sum_k (x_k - x_j)^2` over the firm's other products and over rivals' products in the
-    market (pyBLP's ``build_differentiation_instruments``, version ``"quadratic"``). Price is
-    endogenous, so its distance is measured in the exogenous first-stage prediction
-    :math:`\hat p = Z (Z'Z)^{-1} Z' p` on ``problem``'s instruments.
-
-    Parameters
-    ----------
-    problem : BLPProblem
-        Supplies the instruments Z for the price prediction (rows in ``products``' order).
-    products : DataFrame
-        The products the problem was built from.
-
-    Returns
-    -------
-    DataFrame
-        ``products`` with ``price_hat`` and the columns :data:`DIFFERENTIATION_NAMES`; build a
-        problem on it with ``excluded=EXCLUDED_NAMES + DIFFERENTIATION_NAMES``.
-    """
-    import pyblp
-
-    if len(products) != problem.Z.shape[0]:
-        raise ValueError(f"products has {len(products)} rows; the problem has {problem.Z.shape[0]}.")
-    first_stage = np.linalg.lstsq(problem.Z, products["prices"].to_numpy(), rcond=None)[0]
-    augmented = products.assign(price_hat=problem.Z @ first_stage)
-    instruments = pyblp.build_differentiation_instruments(
-        pyblp.Formulation("0 + EngineSize + price_hat"), augmented, version="quadratic")
-    return augmented.assign(**{name: instruments[:, k] for k, name in enumerate(DIFFERENTIATION_NAMES)})

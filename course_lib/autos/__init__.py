@@ -1,0 +1,74 @@
+r"""The BLP (1995) automobile application of data-driven nests: the data, the sample, its
+statistics and the instruments for price.
+
+The slides (Almagro, Lai and Manresa 2024) take the R package hdm's ``BLP`` data (the same
+2,217 model-years as pyBLP's, :func:`course_lib.data.load_blp_autos`), treat each year as a
+market and each model as a product, and keep an unbalanced panel of 82 models. This
+package builds that panel in the layout :func:`course_lib.nests.classify` reads, the
+slides' descriptive statistics, and instruments for price.
+
+Definitions (each checked in ``tests/test_autos.py``):
+
+- A *model* is ``clustering_ids`` without its two-digit generation year (``AMGREM71`` ->
+  ``AMGREM``): 557 models, present on average 3.899 distinct years (3.980 rows: 20 models
+  have two or three rows, variants, in some years).
+- hdm's ``price`` is pyBLP's ``prices`` minus its mean over the 2,217 rows (11.761 in
+  thousands of 1983 dollars). The slides' regressors are ``price``, ``log(hpwt)``,
+  ``log(mpd)``, ``air`` and ``log(space)``.
+- The outside share of year t is :math:`s_{0t} = 1 - \sum_{j \in \mathcal J_t} s_{jt}`
+  over *all* of the year's rows, not only the sample's.
+- The sample rules are :data:`SAMPLE_RULES`. The slides' stated rule ("at least five years
+  of data, at least three consecutive years") keeps 169 models, not their 82; five years
+  and presence in each of 1986, 1987 and 1988 keeps exactly 82 and reproduces their
+  appendix (:func:`model_statistics`).
+
+The package, one idea per module:
+
+- :mod:`.sample`: the data check, model spells, the sample rules and the rows a model has
+  twice in a year (:func:`select_models`, :func:`deduplicate`).
+- :mod:`.instruments`: differentiation instruments, the named instrument sets and the
+  first-stage regression of price (:func:`first_stage_price`).
+- :mod:`.panel`: every row's variables and the panel of a sample rule
+  (:func:`product_variables`, :func:`panel_sample`).
+- :mod:`.statistics`: model averages, Welch's t, the appendix tables, entry and exit, and
+  the slides' published tables (:func:`model_statistics`, :func:`load_slides_tables`).
+"""
+
+from .instruments import (BLP_INSTRUMENTS, DIFFERENTIATION_VERSIONS, INSTRUMENT_SETS, SLIDES_CHARACTERISTICS,
+                          FirstStage, differentiation_instruments, exogenous_matrix, first_stage_price,
+                          instrument_columns)
+from .panel import panel_sample, product_variables
+from .sample import (DUPLICATE_RULES, SAMPLE_RULES, SampleRule, check_products, deduplicate, duplicated_model_years,
+                     model_spells, model_years, select_models)
+from .statistics import (APPENDIX_LABELS, RESULTS_DIR, entry_exit, load_slides_tables, model_averages,
+                         model_statistics, welch_t)
+
+__all__ = [
+    "SLIDES_CHARACTERISTICS",
+    "BLP_INSTRUMENTS",
+    "DUPLICATE_RULES",
+    "DIFFERENTIATION_VERSIONS",
+    "INSTRUMENT_SETS",
+    "APPENDIX_LABELS",
+    "RESULTS_DIR",
+    "SampleRule",
+    "SAMPLE_RULES",
+    "check_products",
+    "product_variables",
+    "model_spells",
+    "model_years",
+    "select_models",
+    "duplicated_model_years",
+    "deduplicate",
+    "panel_sample",
+    "differentiation_instruments",
+    "instrument_columns",
+    "FirstStage",
+    "exogenous_matrix",
+    "first_stage_price",
+    "model_averages",
+    "welch_t",
+    "model_statistics",
+    "entry_exit",
+    "load_slides_tables",
+]
