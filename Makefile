@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all venv book test test-kernels execute data monte-carlo serve clean
+.PHONY: all venv book test test-kernels execute links data monte-carlo serve clean
 
 all: book
 
@@ -37,6 +37,10 @@ test-kernels: venv
 ## execute: re-execute every chapter in place (after changing a chapter or course_lib)
 execute: venv
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 chapters/*.ipynb
+
+## links: refresh each chapter's box of links to the library page (chapters/api.md)
+links: venv
+	$(BIN)/python tools/chapter_links.py .
 
 ## data: regenerate the motorcycle data and check it against the shipped files (floats to 1e-10 relative)
 data: venv

@@ -81,8 +81,8 @@ class EquilibriumResult:
     converged : bool
     method : str
     residuals : list of float
-        The convergence criterion at each iteration: max |step(p) - p| for the
-        iterations; for newton, the warm-start steps' changes, then max |p - c - zeta(p)|
+        The convergence criterion at each iteration: ``max |step(p) - p|`` for the
+        iterations; for newton, the warm-start steps' changes, then ``max |p - c - zeta(p)|``
         at each function evaluation.
     foc_norm : float
         Max absolute first-order condition at the returned prices.
@@ -166,7 +166,7 @@ def bertrand_nash_prices(
         Jacobian) on the markup equation :math:`p - c - \zeta(p) = 0`, which is
         equivalent to the FOCs but, unlike them, does not vanish as prices go to infinity.
     tol : float
-        fixed_point and zeta stop when max |step(p) - p| < tol.
+        fixed_point and zeta stop when ``max |step(p) - p|`` < tol.
     max_iterations : int
     damping : float in (0, 1]
         Iterations move ``p <- p + damping * (step(p) - p)``. The naive fixed point is

@@ -22,3 +22,24 @@ def test_mathjax_is_served_locally(built_book):
     page = (html / "chapters" / "01_logit_shares.html").read_text()
     assert "mathjax/tex-chtml.js" in page
     assert "cdn.jsdelivr.net" not in page and "mathjax@3" not in page
+
+
+def test_chapters_link_to_the_library_page_with_source(built_book):
+    """Every chapter ends with links to the course_lib functions it calls; each resolves to an
+    entry of the API page, and that entry links to its source code."""
+    import re
+
+    html, _ = built_book
+    api = (html / "chapters" / "api.html").read_text()
+    for f in toc_files():
+        if not re.match(r"chapters/\d\d_", f):
+            continue
+        page = (html / f"{f}.html").read_text()
+        box = page[page.index("The library behind this chapter"):]
+        box = box[: box.index("</div>")]
+        xrefs = re.findall(r'<code class="xref py[^"]*"><span class="pre">([^<]+)</span>', box)
+        targets = re.findall(r'href="api.html#([^"]+)"', box)
+        assert xrefs and len(targets) == len(xrefs), (f, xrefs, targets)
+        for target in targets:
+            assert f'id="{target}"' in api, (f, target)
+    assert api.count("[source]") > 100

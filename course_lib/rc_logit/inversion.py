@@ -29,7 +29,7 @@ class InversionResult:
         Evaluations of the contraction mapping (each costs one share computation).
     converged : bool
     residual : float
-        The last max |delta_new - delta|.
+        The last ``max |delta_new - delta|``.
     residuals : list of float
         That quantity at every evaluation.
     method : str

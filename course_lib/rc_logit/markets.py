@@ -177,7 +177,7 @@ class MarketsInversionResult:
         Contraction evaluations in each market (order of ``market_ids``).
     converged : ndarray of bool, shape (T,)
     residual : ndarray, shape (T,)
-        Last max |delta_new - delta| in each market.
+        Last ``max |delta_new - delta|`` in each market.
     market_ids : ndarray, shape (T,)
     method : str
     """
