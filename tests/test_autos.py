@@ -476,3 +476,18 @@ def test_errors_inputs(products, variables, sample):
         autos.differentiation_instruments(sample.assign(log_mpd=sample["log_mpd"].where(sample.index != 2)))
     with pytest.raises(ValueError, match="panel has no rows"):
         autos.entry_exit(sample.iloc[:0])
+
+
+def test_group_characteristics_by_hand():
+    panel = autos.panel_sample()
+    models = np.sort(panel["product_ids"].unique())
+    groups = pd.Series(np.arange(len(models)) % 3, index=models)
+    table = autos.group_characteristics(panel, groups)
+    assert list(table.columns) == ["mean", "std", 0, 1, 2]
+    assert table.loc["products", [0, 1, 2]].tolist() == [28, 27, 27]
+    rows = panel[panel["product_ids"].isin(models[groups == 1])]
+    np.testing.assert_allclose(table.loc["shares", 1], rows.groupby("market_ids")["shares"].sum().mean(), rtol=1e-14)
+    np.testing.assert_allclose(table.loc["price", 1], rows["price"].mean(), rtol=1e-14)
+    np.testing.assert_allclose(table.loc["air", "std"], panel["air"].std(), rtol=1e-14)
+    with pytest.raises(ValueError, match="no group for model"):
+        autos.group_characteristics(panel, groups.iloc[1:])

@@ -43,3 +43,17 @@ def test_chapters_link_to_the_library_page_with_source(built_book):
         for target in targets:
             assert f'id="{target}"' in api, (f, target)
     assert api.count("[source]") > 100
+
+
+def test_no_page_shows_a_path_or_a_warning_stream(built_book):
+    """No built page prints a path of the machine that ran it, or an output of stderr (a warning
+    the chapter did not mean to show; intended warnings are caught and printed as text)."""
+    import re
+
+    html, _ = built_book
+    path = re.compile(r"(/work/|/home/|/root/|site-packages|[A-Za-z]:\\\\Users)")
+    for f in toc_files():
+        page = (html / f"{f}.html").read_text()
+        body = page[page.index("<main"):] if "<main" in page else page
+        assert not path.search(body), (f, path.search(body).group(0))
+        assert "output stderr" not in body, f

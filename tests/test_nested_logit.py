@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_lib import logit
+from course_lib import iv, logit
 from course_lib import nested_logit as nl
 from _finite_differences import log_price_elasticities
 
@@ -243,6 +243,30 @@ def test_berry_recovers_truth_exogenous_prices():
                              constant=False, exogenous_prices=True)
     np.testing.assert_allclose(r2.iv.params.to_numpy(), r.iv.params.to_numpy(), rtol=1e-12)
     assert list(r.table().index) == ["x0", "alpha", "sigma[0]", "sigma[1]", "sigma[2]"]
+
+
+def test_berry_with_outside_shares_of_the_whole_market():
+    """Rows that are only some of a market's products: with the whole market's outside share the
+    regression is the one on the full data's log share ratio, restricted to those rows."""
+    d = simulate(2024, J=300, M=50, keep=0.9)
+    s0 = 1 - pd.Series(d["shares"]).groupby(d["market_ids"]).transform("sum").to_numpy()
+    keep = d["nest_ids"] != 2  # drop a whole nest: the rest is not the whole market
+    sub = {key: np.asarray(value)[keep] for key, value in d.items() if np.ndim(value) == 1 and len(value) == len(keep)}
+    Z, _, _ = nl.nest_instruments(sub["x"], sub["nest_ids"], sub["market_ids"])
+    r = nl.berry_regression(sub["shares"], sub["prices"], sub["x"], sub["nest_ids"], sub["market_ids"], Z,
+                            constant=False, exogenous_prices=True, outside_shares=s0[keep])
+    y = np.log(sub["shares"]) - np.log(s0[keep])
+    D = np.column_stack([np.log(nl.within_nest_shares(sub["shares"], sub["nest_ids"], sub["market_ids"]))
+                         * (sub["nest_ids"] == k) for k in (0, 1)])
+    by_hand = iv.tsls(y, np.column_stack([sub["x"], sub["prices"], D]),
+                      np.column_stack([sub["x"], sub["prices"], Z]))
+    np.testing.assert_allclose(r.iv.coefficients, by_hand.coefficients, rtol=1e-12)
+    # Without them the rows' own inside shares would define the outside good: another regression,
+    # here so far off that its sigmas leave (0, 1].
+    with pytest.warns(UserWarning, match=r"sigma outside \(0, 1\]"):
+        other = nl.berry_regression(sub["shares"], sub["prices"], sub["x"], sub["nest_ids"], sub["market_ids"], Z,
+                                    constant=False, exogenous_prices=True)
+    assert not np.allclose(other.iv.coefficients, r.iv.coefficients, rtol=1e-3)
 
 
 def test_berry_recovers_truth_endogenous_prices():

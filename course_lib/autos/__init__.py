@@ -40,8 +40,8 @@ from .instruments import (BLP_INSTRUMENTS, DIFFERENTIATION_VERSIONS, INSTRUMENT_
 from .panel import panel_sample, product_variables
 from .sample import (DUPLICATE_RULES, SAMPLE_RULES, SampleRule, check_products, deduplicate, duplicated_model_years,
                      model_spells, model_years, select_models)
-from .statistics import (APPENDIX_LABELS, RESULTS_DIR, entry_exit, load_slides_tables, model_averages,
-                         model_statistics, welch_t)
+from .statistics import (APPENDIX_LABELS, GROUP_VARIABLES, RESULTS_DIR, entry_exit, group_characteristics,
+                         load_slides_tables, model_averages, model_statistics, welch_t)
 
 __all__ = [
     "SLIDES_CHARACTERISTICS",
@@ -70,5 +70,7 @@ __all__ = [
     "welch_t",
     "model_statistics",
     "entry_exit",
+    "GROUP_VARIABLES",
+    "group_characteristics",
     "load_slides_tables",
 ]

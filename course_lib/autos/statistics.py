@@ -23,6 +23,8 @@ __all__ = [
     "welch_t",
     "model_statistics",
     "entry_exit",
+    "GROUP_VARIABLES",
+    "group_characteristics",
     "load_slides_tables",
 ]
 
@@ -40,6 +42,53 @@ APPENDIX_LABELS = {
     "entry": "Year Entry",
     "exit": "Year Exit",
 }
+
+
+#: The rows of the slides' first-step group table: our variable name -> the slides' label.
+GROUP_VARIABLES = {
+    "shares": "Shares",
+    "price": "Price",
+    "log_hpwt": "Log HP",
+    "log_mpd": "Log Miles per $",
+    "air": "AC",
+    "log_space": "Log Space",
+}
+
+
+def group_characteristics(panel: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    r"""The slides' first-step group table: each group's shares and characteristics.
+
+    Columns ``mean`` and ``std``: the variables over all rows of the panel (the slides' Mean
+    and Std columns are row-level: ``tests/test_autos.py``). One column per group g: its
+    share, the mean over the years where the group is present of the group's total share
+    :math:`s_{gt} = \sum_{j \in g} s_{jt}`, and the other variables' means over the group's
+    rows; the last row, ``products``, counts the group's models.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        One row per model and year (:func:`course_lib.autos.panel_sample`).
+    groups : pandas.Series
+        The group of each model, indexed by ``product_ids`` (e.g. ``GFEResult.labels``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: the keys of :data:`GROUP_VARIABLES` and ``products``.
+    """
+    missing = sorted(set(panel["product_ids"]) - set(groups.index))
+    if missing:
+        raise ValueError(f"groups has no group for model(s) {missing[:5]}.")
+    group = groups.loc[panel["product_ids"]].to_numpy()
+    columns = list(GROUP_VARIABLES)
+    table = panel[columns].agg(["mean", "std"]).T
+    by_group = panel[columns].groupby(group).mean()
+    by_group["shares"] = panel.groupby([group, panel["market_ids"].to_numpy()])["shares"].sum().groupby(level=0).mean()
+    table = pd.concat([table, by_group.T], axis=1)
+    counts = groups.value_counts().reindex(by_group.index)
+    table.loc["products"] = [np.nan, np.nan, *counts.to_numpy(dtype=float)]
+    table.columns = ["mean", "std", *[plain(g) for g in by_group.index]]
+    return table
 
 
 def model_averages(panel: pd.DataFrame) -> pd.DataFrame:

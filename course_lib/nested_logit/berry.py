@@ -109,6 +109,7 @@ def berry_regression(
     constant: bool = True,
     exogenous_prices: bool = False,
     cov_type: str = "robust",
+    outside_shares=None,
 ) -> NestedLogitResult:
     r"""Nested logit with known nests by Berry's (1994) linear IV regression.
 
@@ -149,6 +150,10 @@ def berry_regression(
         Treat prices as exogenous (their own instrument), as in the slides' first design.
     cov_type : {"robust", "unadjusted"}
         Passed to :func:`course_lib.iv.tsls`.
+    outside_shares : array_like, shape (N,), optional
+        The outside share of each row's market, when the rows are only some of the market's
+        products (as :func:`course_lib.logit.logit_inversion`); default one minus the rows'
+        inside shares.
 
     Returns
     -------
@@ -186,7 +191,7 @@ def berry_regression(
     n_instruments = exog.shape[1] + int(exogenous_prices) + Zx.shape[1]
     if n_instruments < len(names):
         raise ValueError(f"Underidentified: {n_instruments} instruments for {len(names)} regressors.")
-    y = logit_inversion(shares, market_ids)  # log(s_jm / s_0m)
+    y = logit_inversion(shares, market_ids, outside_shares)  # log(s_jm / s_0m)
     D = by_nest(np.log(within_nest_shares(shares, nest_ids, market_ids))[None], nest_pos, len(nests)).T
     regressors = np.column_stack([exog, prices, D])
     iv = tsls(y, regressors, np.column_stack([exog] + ([prices] if exogenous_prices else []) + [Zx]),

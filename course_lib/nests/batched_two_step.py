@@ -78,6 +78,11 @@ def two_step_many(
 
     needed = ["market_ids", "product_ids", "shares", "prices", *characteristics, *price_instruments]
     tables = [second_step_columns(data, characteristics, price_instruments, where(b)) for b, data in enumerate(datasets)]
+    if any("outside_shares" in table for table in tables):
+        raise ValueError(
+            "two_step_many computes the outside share from the rows of data; for data with an "
+            "outside_shares column (only some of a market's products) call two_step on each data set."
+        )
     lengths = np.array([len(table["shares"]) for table in tables])
     different = lengths != lengths[0]
     columns = {}

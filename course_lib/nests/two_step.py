@@ -60,15 +60,9 @@ def two_step_options(characteristics, exogenous_prices: bool, price_instruments,
 
 
 def second_step_columns(data, characteristics: tuple, price_instruments: tuple, where: str = "") -> dict:
-    """The columns step 2 reads, as arrays; step 2 computes the outside share from the rows."""
-    table = table_columns(data, ["market_ids", "product_ids", "shares", "prices", *characteristics,
-                                 *price_instruments], ("outside_shares",), where=where)
-    if "outside_shares" in table:
-        raise ValueError(
-            "two_step's second step computes the outside share from the rows of data; "
-            "an outside_shares column is only supported by classify."
-        )
-    return table
+    """The columns step 2 reads, as arrays (with ``outside_shares`` where the data have it)."""
+    return table_columns(data, ["market_ids", "product_ids", "shares", "prices", *characteristics,
+                                *price_instruments], ("outside_shares",), where=where)
 
 
 def two_step(
@@ -113,7 +107,9 @@ def two_step(
     data : pandas.DataFrame or mapping
         Long format: ``market_ids``, ``product_ids``, ``shares``, ``prices``, the
         ``characteristics``, the ``price_instruments`` and any ``regressors`` (columns of a
-        DataFrame, or 1-D arrays in a mapping such as a dict).
+        DataFrame, or 1-D arrays in a mapping such as a dict); optionally ``outside_shares``,
+        the outside share of each row's market when the data keep only some of its products
+        (both steps use it).
     K : int
         Number of nests.
     characteristics : sequence of str
@@ -155,5 +151,6 @@ def two_step(
     instruments = np.column_stack([nest_z] + [columns[c].astype(float) for c in price_instruments])
     estimates = berry_regression(columns["shares"].astype(float), columns["prices"].astype(float), X, nest_ids,
                                  columns["market_ids"], instruments, x_names=list(characteristics),
-                                 constant=constant, exogenous_prices=exogenous_prices, cov_type=cov_type)
+                                 constant=constant, exogenous_prices=exogenous_prices, cov_type=cov_type,
+                                 outside_shares=columns.get("outside_shares"))
     return TwoStepResult(classification=classification, estimates=estimates, nest_ids=nest_ids)

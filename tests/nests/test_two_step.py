@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from course_lib.nested_logit import berry_regression, nest_instruments
-from course_lib.nests import classify, matched_share, simulate_nested_logit, two_step
+from course_lib.nests import classify, matched_share, simulate_nested_logit, two_step, two_step_many
 
 
 def test_two_step_equals_berry_with_true_nests_when_classification_is_perfect():
@@ -62,3 +62,21 @@ def test_two_step_on_a_given_classification():
     pd.testing.assert_series_equal(given.estimates.iv.params, fresh.estimates.iv.params)
     with pytest.raises(ValueError, match="classification has K=3 groups; two_step was asked for K=2"):
         two_step(d, 2, classification=step1)
+
+
+def test_two_step_reads_the_outside_shares_of_the_whole_market():
+    """Data that keep only some of each market's products: both steps take the outside share from
+    the outside_shares column, so the result is the one on the full data's y, restricted."""
+    from course_lib import nested_logit
+
+    sim = simulate_nested_logit(J=90, M=20, seed=31)
+    data = sim.data.assign(outside_shares=1 - sim.data.groupby("market_ids")["shares"].transform("sum"))
+    part = data[data["product_ids"] % 4 != 0]  # a quarter of the products left out
+    fit = two_step(part, 3, n_starts=4)
+    Z, _, _ = nested_logit.nest_instruments(part["x"], fit.nest_ids, part["market_ids"])
+    known = nested_logit.berry_regression(part["shares"], part["prices"], part[["x"]], fit.nest_ids,
+                                          part["market_ids"], Z, x_names=["x"], constant=False,
+                                          exogenous_prices=True, outside_shares=part["outside_shares"])
+    np.testing.assert_allclose(fit.estimates.iv.coefficients, known.iv.coefficients, rtol=1e-12)
+    with pytest.raises(ValueError, match="call two_step on each data set"):
+        two_step_many([part, part], 3, n_starts=2)
