@@ -51,14 +51,18 @@ for path in sorted((root / "chapters").glob("[0-9][0-9]_*.ipynb")):
         where = f"{obj.__module__}.{obj.__qualname__}"
         role = "py:class" if inspect.isclass(obj) else "py:func"
         targets[where] = (role, name.replace("course_lib.", "", 1))
-    cells = [c for c in nb["cells"] if not (c["cell_type"] == "markdown" and MARK in "".join(c["source"]))]
+    old = [c for c in nb["cells"] if c["cell_type"] == "markdown" and MARK in "".join(c["source"])]
+    cells = [c for c in nb["cells"] if c not in old]
     if targets:
         items = [f"{{{role}}}`{shown} <{where}>`" for where, (role, shown) in sorted(targets.items(), key=lambda t: t[1][1])]
         text = (f"{MARK}\n```{{admonition}} The library behind this chapter\n:class: seealso\n\n"
                 "The `course_lib` functions and classes this chapter calls, each linked to its entry on "
                 "{doc}`the library's page <api>` (with its docstring and a link to its source): "
                 + ", ".join(items) + ".\n```")
-        cells.append({"cell_type": "markdown", "metadata": {}, "source": text.splitlines(keepends=True)})
+        box = {"cell_type": "markdown", "metadata": {}, "source": text.splitlines(keepends=True)}
+        if old and "id" in old[0]:  # keep the cell id nbformat gave it
+            box = {"cell_type": "markdown", "id": old[0]["id"], "metadata": {}, "source": box["source"]}
+        cells.append(box)
     nb["cells"] = cells
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     print(path.name, len(targets))

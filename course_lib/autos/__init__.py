@@ -32,11 +32,15 @@ The package, one idea per module:
   (:func:`product_variables`, :func:`panel_sample`).
 - :mod:`.statistics`: model averages, Welch's t, the appendix tables, entry and exit, and
   the slides' published tables (:func:`model_statistics`, :func:`load_slides_tables`).
+- :mod:`.choose_k`: the number of nests on this panel, the K curve of the classification
+  (:func:`course_lib.nests.search`), the elbow and cross-validation over years (``python -m
+  course_lib.autos.choose_k``, :func:`load_k_curve`, :func:`load_groups`).
 """
 
 from .instruments import (BLP_INSTRUMENTS, DIFFERENTIATION_VERSIONS, INSTRUMENT_SETS, SLIDES_CHARACTERISTICS,
                           FirstStage, differentiation_instruments, exogenous_matrix, first_stage_price,
                           instrument_columns)
+from .choose_k import load_groups, load_k_curve
 from .panel import panel_sample, product_variables
 from .sample import (DUPLICATE_RULES, SAMPLE_RULES, SampleRule, check_products, deduplicate, duplicated_model_years,
                      model_spells, model_years, select_models)
@@ -73,4 +77,6 @@ __all__ = [
     "GROUP_VARIABLES",
     "group_characteristics",
     "load_slides_tables",
+    "load_k_curve",
+    "load_groups",
 ]

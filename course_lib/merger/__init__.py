@@ -19,11 +19,10 @@ The package, one idea per module:
   :class:`MergerResult`).
 """
 
-from .demand import LogitDemand, NestedLogitDemand, RCLogitDemand, price_interaction_draws, sigma_by_nest
-from .markets import logit_demands, market_rows, nested_logit_demands, rc_logit_demands, stacked_vector
-from .simulation import (MergerResult, diversion_ratios, elasticities, merge_firm_ids, recover_costs,
-                         simulate_merger)
-
-from . import demand, markets, simulation  # noqa: E402 (their __all__ lists, joined)
+# The public names of the three modules, re-exported: __all__ joins the modules' own lists.
+from . import demand, markets, simulation
+from .demand import *  # noqa: F401,F403
+from .markets import *  # noqa: F401,F403
+from .simulation import *  # noqa: F401,F403
 
 __all__ = [*demand.__all__, *markets.__all__, *simulation.__all__]

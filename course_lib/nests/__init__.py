@@ -54,6 +54,7 @@ from .gfe import classify, fit_assignment
 from .matching import best_relabelling, match, matched_share
 from .panel import Panel, build_panel
 from .result import GFEResult
+from .search import SearchResult, search
 from .ties import TIE_RTOL, first_within
 from .two_step import TwoStepResult, two_step
 
@@ -67,6 +68,8 @@ __all__ = [
     "GFEResult",
     "classify",
     "classify_many",
+    "SearchResult",
+    "search",
     "fit_assignment",
     "matched_share",
     "best_relabelling",
