@@ -59,10 +59,9 @@ for path in sorted((root / "chapters").glob("[0-9][0-9]_*.ipynb")):
                 "The `course_lib` functions and classes this chapter calls, each linked to its entry on "
                 "{doc}`the library's page <api>` (with its docstring and a link to its source): "
                 + ", ".join(items) + ".\n```")
-        box = {"cell_type": "markdown", "metadata": {}, "source": text.splitlines(keepends=True)}
-        if old and "id" in old[0]:  # keep the cell id nbformat gave it
-            box = {"cell_type": "markdown", "id": old[0]["id"], "metadata": {}, "source": box["source"]}
-        cells.append(box)
+        # nbformat 4.5 cells carry an id: keep the box's, or give it a fixed one.
+        cell_id = old[0].get("id", "library-functions") if old else "library-functions"
+        cells.append({"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": text.splitlines(keepends=True)})
     nb["cells"] = cells
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     print(path.name, len(targets))
