@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all venv book test test-kernels execute links data monte-carlo serve clean
+.PHONY: all venv book test test-kernels execute links student data monte-carlo serve clean
 
 all: book
 
@@ -37,6 +37,10 @@ test-kernels: venv
 ## execute: re-execute every chapter in place (after changing a chapter or course_lib)
 execute: venv
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 chapters/*.ipynb
+
+## student: the student edition, every chapter without its solutions, into student/chapters/
+student: venv
+	$(BIN)/python tools/student_edition.py student
 
 ## links: refresh each chapter's box of links to the library page (chapters/api.md)
 links: venv
