@@ -47,6 +47,8 @@ __all__ = [
     "classify_k",
     "market_folds",
     "cross_validate_markets",
+    "second_step_design",
+    "second_step",
     "second_step_sigmas",
     "elbow_chord",
     "elbow_second_difference",
@@ -137,31 +139,48 @@ def cross_validate_markets(data: pd.DataFrame, labels: pd.Series, n_folds: int =
     return mse
 
 
-def second_step_sigmas(data: pd.DataFrame, labels: pd.Series) -> np.ndarray:
-    r"""The second step's :math:`\hat\sigma_k` for the groups ``labels`` (NaN if not identified).
+def second_step_design(data: pd.DataFrame, nest_ids) -> tuple[np.ndarray, np.ndarray, list]:
+    """The second step's exogenous regressors and excluded instruments for the nests ``nest_ids``.
 
-    Berry's regression (:func:`course_lib.nested_logit.berry_regression`) of
-    :math:`\log(s_{jt}/s_{0t})` on hdm's price, the four characteristics, year effects and
-    the log within-nest shares, with the panel's outside shares (the year's, over all its
-    models), instrumenting the price with the differentiation instruments
-    (:func:`~course_lib.autos.instrument_columns`) and each nest's log within share with the
-    slides' nest instruments of the characteristics. This is
-    :func:`course_lib.nests.two_step`'s second step (which computes the outside share from
-    its rows, so cannot take this sample's), with year effects as in ddnests.
+    Returns X (the four characteristics, then year effects), Z (the slides' nest instruments of
+    the characteristics, interacted with the nests, then the differentiation instruments for
+    the price, :func:`~course_lib.autos.instrument_columns`) and the names of X's columns.
+    """
+    characteristics = list(SLIDES_CHARACTERISTICS)
+    X_char = data[characteristics].to_numpy(float)
+    years = pd.get_dummies(data["market_ids"], prefix="year", drop_first=True, dtype=float)
+    nest_z = nest_instruments(X_char, nest_ids, data["market_ids"])[0]
+    Z = np.column_stack([nest_z, data[instrument_columns("gh")].to_numpy(float)])
+    return np.column_stack([X_char, years.to_numpy()]), Z, characteristics + list(years.columns)
+
+
+def second_step(data: pd.DataFrame, labels: pd.Series):
+    r"""Berry's regression with the groups ``labels`` as nests: the second step on the panel.
+
+    :func:`course_lib.nested_logit.berry_regression` of :math:`\log(s_{jt}/s_{0t})` on hdm's
+    price, the four characteristics, year effects and the log within-nest shares, with the
+    panel's outside shares (the year's, over all its models), instruments from
+    :func:`second_step_design`. This is :func:`course_lib.nests.two_step`'s second step with
+    year effects, as in ddnests, and the differentiation instruments for the price.
+
+    Returns
+    -------
+    NestedLogitResult
     """
     nest_ids = labels.loc[data["product_ids"]].to_numpy()
-    years = pd.get_dummies(data["market_ids"], prefix="year", drop_first=True, dtype=float)
-    X = np.column_stack([data[list(SLIDES_CHARACTERISTICS)].to_numpy(float), years.to_numpy()])
-    nest_z = nest_instruments(data[list(SLIDES_CHARACTERISTICS)].to_numpy(float), nest_ids, data["market_ids"])[0]
-    Z = np.column_stack([nest_z, data[instrument_columns("gh")].to_numpy(float)])
+    X, Z, names = second_step_design(data, nest_ids)
+    return berry_regression(data["shares"].to_numpy(float), data["price"].to_numpy(float), X, nest_ids,
+                            data["market_ids"].to_numpy(), Z, x_names=names, outside_shares=data["outside_shares"])
+
+
+def second_step_sigmas(data: pd.DataFrame, labels: pd.Series) -> np.ndarray:
+    r"""The :math:`\hat\sigma_k` of :func:`second_step` (NaN if a nest is not identified)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sigma outside (0, 1] is reported, not warned about
-            result = berry_regression(data["shares"].to_numpy(float), data["price"].to_numpy(float), X, nest_ids,
-                                      data["market_ids"].to_numpy(), Z, outside_shares=data["outside_shares"])
+            return second_step(data, labels).sigma.to_numpy()
     except ValueError:  # a nest that never has two products in one market: sigma not identified
         return np.full(int(labels.max()) + 1, np.nan)
-    return result.sigma.to_numpy()
 
 
 def elbow_chord(K: np.ndarray, Q: np.ndarray) -> np.ndarray:
