@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all venv book test test-kernels execute links student data monte-carlo serve clean
+.PHONY: all venv book test test-kernels execute links install-cells student lab data monte-carlo serve clean
 
 all: book
 
@@ -45,6 +45,14 @@ student: venv
 ## links: refresh each chapter's box of links to the library page (chapters/api.md)
 links: venv
 	$(BIN)/python tools/chapter_links.py .
+
+## install-cells: refresh every chapter's install cell (after changing repository.url in _config.yml)
+install-cells: venv
+	$(BIN)/python tools/install_cell.py .
+
+## lab: open the chapters in JupyterLab (the venv's kernel, course_lib installed)
+lab: venv
+	$(BIN)/jupyter lab chapters
 
 ## data: regenerate the motorcycle data and check it against the shipped files (floats to 1e-10 relative)
 data: venv

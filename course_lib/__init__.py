@@ -22,6 +22,7 @@ Modules and packages, one idea each (a package's docstring lists its modules):
 - :mod:`course_lib.optimize`: the search both GMM implementations use: L-BFGS-B stopped above
   the objective's rounding floor, then Newton steps (also handed to pyBLP).
 - :mod:`course_lib.digits`: printing only the digits every machine agrees on.
+- :mod:`course_lib.tables`: DataFrames as page tables, with fixed decimals per column.
 - :mod:`course_lib.checkpoints`: checked exercises: a numeric answer against the solution's, unshown.
 - :mod:`course_lib.jax_blp`: the same objective in JAX, to check the gradient by automatic
   differentiation (import it explicitly: JAX is heavy and only this check needs it).
@@ -34,8 +35,8 @@ Modules and packages, one idea each (a package's docstring lists its modules):
 """
 
 from . import (autos, checkpoints, data, digits, gmm, iv, logit, merger, monte_carlo, nest_extensions, nested_logit, nests,
-               optimize, rc_logit, supply)
+               optimize, rc_logit, supply, tables)
 
 __all__ = ["autos", "checkpoints", "data", "digits", "gmm", "iv", "logit", "merger", "monte_carlo", "nest_extensions", "nested_logit", "nests",
-           "optimize", "rc_logit", "supply"]
+           "optimize", "rc_logit", "supply", "tables"]
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from importlib import resources
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 __all__ = [
     "DATA_DIR",
+    "RESULTS_DIR",
     "load_motorcycles",
     "load_motorcycle_agents",
     "load_motorcycle_truth",
@@ -19,14 +21,19 @@ __all__ = [
     "market",
 ]
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+#: The data files that ship inside the package (``course_lib/datasets``; ``data/`` in the
+#: repository links to it), so that a chapter opened anywhere finds them after one install.
+DATA_DIR = Path(str(resources.files("course_lib") / "datasets"))
+#: Stored results of long runs (Monte Carlo tables, the automobile classification) and the
+#: slides' published tables.
+RESULTS_DIR = DATA_DIR / "results"
 
 
 @lru_cache(maxsize=None)
 def _read(name: str) -> pd.DataFrame:
     path = DATA_DIR / name
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; regenerate it with `python -m course_lib.simulate`.")
+        raise FileNotFoundError(f"{path} is missing; reinstall course_lib, or regenerate it with `python -m course_lib.simulate`.")
     return pd.read_csv(path)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data import RESULTS_DIR
 from .nests import classify, classify_many, match, simulate_nested_logit, two_step, two_step_many
 
 __all__ = [
@@ -49,7 +50,6 @@ J_VALUES = (100, 500, 1000)
 M_VALUES = (10, 50, 100)
 #: The slides' parameters, in the slides' column order, with their true values.
 ESTIMATES = {"beta_p": -1.0, "beta_x": 1.0, "sigma_1": 0.2, "sigma_2": 0.3, "sigma_3": 0.6}
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "data" / "results"
 _DESIGN_SEED = 20240501  # the root of every replication's seed
 N_STARTS = 10  # starting values of the classification in every replication
 #: Significant digits of the stored tables. The classifications are the same on every machine

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import plain
-from ..data import DATA_DIR
+from ..data import RESULTS_DIR
 from .sample import model_spells
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "load_slides_tables",
 ]
 
-RESULTS_DIR = DATA_DIR / "results"
 #: The rows of the slides' appendix tables: our variable name -> the slides' label.
 APPENDIX_LABELS = {
     "price": "Price",
