@@ -44,10 +44,89 @@ ANSWERS: dict[str, tuple[float | tuple[float, ...], float, float]] = {
     "ex-ch4-by-hand": ((0.126279, 0.104728, 0.056818, 0.052657, 0.057951, 0.058984), 1e-3, 0.0),
     "ex-ch4-subsets": ((-2.873347, -3.016870, -2.962574), 1e-3, 0.0),
     # -- chapters 5-6 --
+    # chapter 5: post-merger prices; the merged firm's common markup; price changes after the cost shock
+    "ex-ch5-merger": ((1.939326, 1.339326, 1.039326, 1.739326, 1.039326), 1e-3, 0.0),
+    "ex-ch5-monopoly": (0.839326, 1e-3, 0.0),
+    "ex-ch5-passthrough": ((0.090854, -0.009146, -0.009146, 0.001402, 0.001402), 1e-3, 0.0),
+    # chapter 6: logit prices with the true xi and costs; markups after the 2-3 merger; damping bound
+    "ex-ch6-truth": ((0.967107, 0.875162, 0.932382, 1.009034, 0.432164, 0.971175, 0.896755),
+                     1e-3, 0.0),
+    "ex-ch6-merger": ((0.771475, 0.771475, 0.771475, 0.771475, 0.541034, 0.541034, 0.541034),
+                      1e-3, 0.0),
+    "ex-ch6-damping": (0.711637, 1e-3, 0.0),
     # -- chapters 7-11 --
+    # chapter 7: own-price RC elasticities of market 17; outside share at lambda = 0, 0.5, ..., 3;
+    # Gauss-Hermite nodes per dimension for an error below 1e-6
+    "ex-ch7-elasticities": ((-2.739820, -1.994716, -2.291160, -2.736194, -1.237865, -2.239560,
+                             -2.194002), 1e-3, 0.0),
+    "ex-ch7-outside": ((0.082228, 0.092265, 0.120091, 0.157145, 0.194518, 0.227902, 0.256262),
+                       1e-3, 0.0),
+    "ex-ch7-quadrature": (7.0, 1e-3, 0.0),
+    # chapter 8: median ratio of predicted to actual plain-iteration counts, with beta_t and 1 - s0
+    "ex-ch8-predict": ((1.051241, 0.866958), 1e-3, 0.0),
+    # chapter 9: q((Z'Z/N)^-1) / q((Z'Z)^-1) at sigma = (0.5, 1), (1, 2); ranks of Z and Z'Z in
+    # market 1; beta minimising q at sigma = (0.5, 1)
+    "ex-ch9-scale": ((651.0, 651.0), 1e-3, 0.0),
+    "ex-ch9-market1": ((7.0, 7.0), 1e-3, 0.0),
+    "ex-ch9-concentrate": ((1.112759, -3.162338, 1.068022, 2.095745, -1.012230, 0.947940), 1e-3, 0.0),
+    # chapter 10: largest |RC - logit| share Jacobian gap in market 17 for c = 0.25, 0.5, 1, 2;
+    # Hessian of q at the truth, row by row
+    "ex-ch10-sdelta-gap": ((0.000497, 0.001864, 0.006093, 0.015934), 1e-3, 0.0),
+    "ex-ch10-hessian": ((4.319671, -2.006921, -2.006921, 2.598619), 1e-3, 0.0),
+    # chapter 11: two-step estimates with the first 50 draws (sigma, then beta); sigma_p, sigma_E
+    # with the EngineSize and with the fitted-price differentiation instruments; distance of
+    # s2 W2 from W1 and s2
+    "ex-ch11-draws": ((0.168409, 1.088411, 1.008348, -3.084131, 1.067893, 2.095645, -1.006392,
+                       0.947649), 1e-3, 0.0),
+    "ex-ch11-diff-engine": ((0.015101, 0.692184, 0.691428, 0.882473), 1e-3, 1e-4),
+    "ex-ch11-one-vs-two": ((0.140720, 0.331946), 1e-3, 0.0),
     # -- chapters 12-15 --
+    # chapter 12: own-price elasticities of market 17 (two-step estimates); sigma with optimal IVs
+    "ex-ch12-elasticities": ((-2.836664, -2.047510, -2.366793, -2.836078, -1.231282, -2.328989,
+                              -2.257152), 1e-3, 0.0),
+    "ex-ch12-optimal": ((0.115848, 0.827233), 1e-3, 0.0),
+    # chapter 13: % price change of product 13 (true RC, estimated RC, logit); long-run diversion
+    # to the outside good; medians across markets of the largest column ratio (estimated, true)
+    "ex-ch13-merger": ((56.656264, 53.735462, 48.368661), 1e-3, 0.0),
+    "ex-ch13-long-run": ((0.124573, 0.152643, 0.157615, 0.100281, 0.089102, 0.107761, 0.131046),
+                         1e-3, 0.0),
+    "ex-ch13-all-markets": ((1.387481, 1.461435), 1e-3, 0.0),
+    # chapter 14: diversion from product 1 to products 2-7; nest elasticities; merged-nest estimates
+    "ex-ch14-diversion": ((0.288032, 0.340270, 0.070168, 0.076265, 0.062726, 0.047513), 1e-3, 0.0),
+    "ex-ch14-nest-share": ((-1.133607, -1.419519, -1.303469), 1e-3, 0.0),
+    "ex-ch14-merged": ((1.038720, -1.237300, 0.280657, 0.605173), 1e-3, 0.0),
+    # chapter 15: misclassification probabilities at M = 4; markets needed (proposition, slides)
+    # and the true rate at the slides' number
+    "ex-ch15-separation": ((0.401294, 0.308538, 0.158655, 0.066807, 0.022750, 0.001350), 1e-3, 0.0),
+    "ex-ch15-how-many-markets": ((87.0, 22.0, 0.120477), 1e-3, 0.0),
     # -- chapters 16-17 --
+    # chapter 16: matched shares by n_starts; plims of the price slopes (rho 0.5, 0.9);
+    # two-step (beta_x, beta_p, sigma_0..2) without nest 2 in half the markets; matched by M
+    "ex-ch16-more-starts": ((0.536667, 0.930000, 0.930000, 0.930000, 0.946667, 0.940000, 0.940000),
+                            1e-3, 0.0),
+    "ex-ch16-price-endogenous": ((-3.750000, -2.500000, -1.250000, -2.750000, -1.833333, -0.916667),
+                                 1e-3, 0.0),
+    "ex-ch16-nest-absent": ((1.044687, -1.024022, 0.197738, 0.306714, 0.590840), 1e-3, 0.0),
+    "ex-ch16-markets": ((0.924000, 0.948667, 0.986667), 1e-3, 0.0),
+    # chapter 17: Shapiro-Wilk p-values of beta_p in the stored exogenous cells, J then M
+    "ex-ch17-normality": ((0.447473, 0.523671, 0.364281, 0.804456, 0.843206, 0.244335, 0.000253682,
+                           0.165510, 0.117199), 1e-3, 0.0),
     # -- chapters 18-21 --
+    # chapter 18: paired rule (fold correlation, choices); alpha and beta_x for K = 2, 3, 4
+    "ex-ch18-paired": ((0.983175, 3.0, 2.0), 1e-3, 0.0),
+    "ex-ch18-wrong-k": ((-1.267259, -0.979365, -0.837390, 1.011464, 0.957336, 0.822181), 1e-3, 0.0),
+    # chapter 19: Frechet profile depth and matched share by spread; types with M = 2; step-3 objectives
+    "ex-ch19-frechet-spread": ((0.337287, 1.0, 0.009395, 0.884444), 1e-3, 0.0),
+    "ex-ch19-types-markets": ((0.715833, 0.895833, 0.898333, 1.0), 1e-3, 0.0),
+    "ex-ch19-upper-test": ((90.351023, 2.586358, 1.324892, 0.900280), 1e-3, 0.0),
+    # chapter 20: sample means by duplicate rule; groups on the raw price; second-step variants
+    "ex-ch20-duplicates": ((-0.105866, 2.349315, -0.172415, 2.353146), 1e-3, 0.0),
+    "ex-ch20-raw-price": (0.487805, 1e-3, 0.0),
+    "ex-ch20-no-year-effects": ((-0.073641, 4.0, -0.053641), 1e-3, 0.0),
+    # chapter 21: 82-model alpha and merger (GM %, Chrysler %, CS); UPP rank correlations; size classes 2, 4, 6
+    "ex-ch21-82-models": ((-0.097992, 0.426524, 12.110431, -1.213737), 1e-3, 0.0),
+    "ex-ch21-upp": ((0.999819, 0.998190, 0.888778, 0.988597), 1e-3, 0.0),
+    "ex-ch21-size-classes": ((21.272849, 14.467605, 12.998336, -28.970091, -19.476223, -17.755643), 1e-3, 0.0),
 }
 
 #: ``{label: reason}``: the exercises without a number to check, and why.
@@ -55,10 +134,23 @@ NOT_CHECKED: dict[str, str] = {
     "ex-ch2-diversion": "the diversion ratios are derived; the check is an identity",
     "ex-ch3-jensen": "the bias approximation is derived; the simulated biases depend on the draws",
     # -- chapters 5-6 --
+    "ex-ch6-alpha": "the answer is a plot of markups against alpha and its reading",
     # -- chapters 7-11 --
+    "ex-ch8-warm": "the evaluation counts move by a few with the machine, so only rounded totals are shown",
+    "ex-ch8-newton": "the iteration counts depend on the start and the stopping rule the student chooses",
+    "ex-ch10-reverse": "the answer is the error JAX raises and an explanation of it",
     # -- chapters 12-15 --
+    "ex-ch12-defaults": "the answer compares stopping rules; the gap depends on where L-BFGS-B stops",
+    "ex-ch14-logit-limit": "the answer is a derivation; the check is an identity",
+    "ex-ch15-equal-sigma": "the matched shares depend on the simulated draws",
+    "ex-ch15-two-markets": "the simulated misclassification rates depend on the draws",
     # -- chapters 16-17 --
+    "ex-ch17-weak-instrument": "a simulation whose digits depend on the student's random draws",
+    "ex-ch17-close-sigma": "a simulation whose digits depend on the student's random draws",
+    "ex-ch17-coverage": "a simulated coverage whose digits depend on the student's random draws",
     # -- chapters 18-21 --
+    "ex-ch18-split-markets": "the answer compares counts of chosen K over simulated draws, computed by a procedure the student writes",
+    "ex-ch19-one-step-repair": "the relabelled starts are random draws whose scheme the exercise leaves open",
 }
 
 

@@ -23,9 +23,13 @@ __all__ = [
 
 #: The data files that ship inside the package (``course_lib/datasets``; ``data/`` in the
 #: repository links to it), so that a chapter opened anywhere finds them after one install.
+#:
+#: :meta hide-value:
 DATA_DIR = Path(str(resources.files("course_lib") / "datasets"))
 #: Stored results of long runs (Monte Carlo tables, the automobile classification) and the
 #: slides' published tables.
+#:
+#: :meta hide-value:
 RESULTS_DIR = DATA_DIR / "results"
 
 

@@ -28,10 +28,10 @@ def _formatter(decimals: int | str):
         and not isinstance(v, (bool, np.bool_)) else str(v)
 
 
-def _table_id(frame: pd.DataFrame) -> str:
-    """An HTML id from the table's labels and shape (never its numbers, whose last bits vary by
-    machine): the same on every run, and different for the tables of one page."""
-    labels = repr((list(map(str, frame.columns)), list(map(str, frame.index)), frame.shape))
+def _table_id(frame: pd.DataFrame, caption: str | None) -> str:
+    """An HTML id from the table's labels, shape and caption (never its numbers, whose last bits
+    vary by machine): the same on every run, and different for the tables of one page."""
+    labels = repr((list(map(str, frame.columns)), list(map(str, frame.index)), frame.shape, caption))
     return "table-" + hashlib.sha1(labels.encode()).hexdigest()[:8]
 
 
@@ -74,7 +74,7 @@ def table(frame: pd.DataFrame, decimals: int | str | Mapping[str, int | str] = 3
                for c, d in per_column.items()}
     from pandas.io.formats.style import Styler  # needs jinja2: imported only when a table is made
 
-    styler = Styler(frame, uuid=_table_id(frame), cell_ids=False).format(formats)
+    styler = Styler(frame, uuid=_table_id(frame, caption), cell_ids=False).format(formats, escape="html")
     # Numbers right-aligned (digits line up), text left-aligned; padding so columns do not touch.
     text = [i for i, c in enumerate(frame.columns) if not pd.api.types.is_numeric_dtype(frame[c])]
     styler = styler.set_table_styles(

@@ -27,6 +27,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+# JavaScript: the start of each element matching the selector whose content is wider than its box
+# (it would be clipped or scroll sideways), by a margin above sub-pixel rounding.
+WIDER_THAN_COLUMN = """(selector) => Array.from(document.querySelectorAll(selector))
+    .filter((e) => e.scrollWidth > e.clientWidth + 2)
+    .map((e) => e.textContent.trim().replace(/\\s+/g, " ").slice(0, 60))"""
+
+
+# JavaScript: the images shown with a width/height ratio more than 2% off their own.
+SQUASHED_IMAGES = """() => Array.from(document.querySelectorAll("div.cell_output img"))
+    .filter((i) => i.naturalHeight > 0 && i.getBoundingClientRect().height > 0)
+    .filter((i) => { const r = i.getBoundingClientRect();
+        return Math.abs(i.naturalWidth / i.naturalHeight - r.width / r.height)
+            > 0.02 * i.naturalWidth / i.naturalHeight; })
+    .map((i) => i.getAttribute("alt").slice(0, 60))"""
+
+
 def _require_chromium():
     if not os.path.exists(CHROMIUM):
         message = "Debian's chromium is not installed (apt-get install chromium)"
@@ -60,7 +76,8 @@ def test_pages_load_offline_with_typeset_math(served_book):
     outside: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
+        # The width of a laptop screen, at which the reviewers read the pages.
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
 
         def guard(route):
             host = urlparse(route.request.url).hostname
@@ -89,6 +106,15 @@ def test_pages_load_offline_with_typeset_math(served_book):
                     problems.append(f"{doc}: math present but no mjx-container (MathJax did not typeset)")
                 if page.locator("mjx-merror").count():
                     problems.append(f"{doc}: MathJax reports {page.locator('mjx-merror').count()} TeX errors")
+                wide = page.evaluate(WIDER_THAN_COLUMN, "div.math mjx-container")
+                if wide:
+                    problems.append(f"{doc}: display equations wider than the text column: {wide}")
+            squashed = page.evaluate(SQUASHED_IMAGES)
+            if squashed:
+                problems.append(f"{doc}: figures drawn with another aspect ratio than their image: {squashed}")
+            wide = page.evaluate(WIDER_THAN_COLUMN, "div.cell_output div.output, div.cell_output pre, div.highlight pre")
+            if wide:
+                problems.append(f"{doc}: code or output that scrolls sideways at 1400 px: {wide}")
             if errors:
                 problems.append(f"{doc}: console errors {errors[:3]}")
             page.close()

@@ -91,3 +91,13 @@ def test_every_chapter_has_its_install_cell():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "install_cell.py"), str(ROOT), "--check"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_pages_name_the_configured_repository():
+    """README, home page and install cells give the same install command (repository.url)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from install_cell import repository_url
+
+    command = f"course_lib @ git+{repository_url(ROOT)}"
+    for page in ("README.md", "intro.md"):
+        assert command in (ROOT / page).read_text(), f"{page} does not give the install command {command!r}"

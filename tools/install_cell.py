@@ -32,15 +32,18 @@ def repository_url(root: Path) -> str:
 def cell_source(url: str) -> str:
     """The install cell's code for the repository at ``url``."""
     return f'''\
-# Run this cell first in Colab or in a fresh Python: it installs the course's library (with its
-# data, pyBLP, linearmodels and jax) if it is missing, and does nothing where it is installed.
+# Run this cell first in Colab or in a fresh Python. It installs the course's library
+# (with its data, pyBLP, linearmodels and jax) where it is missing, and does nothing
+# where it is installed.
 import importlib.util
 import subprocess
 import sys
 
+REPOSITORY = "{url}"
 if importlib.util.find_spec("course_lib") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "course_lib @ git+{url}"], check=True)
+                    f"course_lib @ git+{{REPOSITORY}}"], check=True)
+# figures at twice the pixel density: sharp on any screen
 %config InlineBackend.figure_formats = ["retina"]'''
 
 

@@ -188,9 +188,11 @@ class BLPProblem:
         .. math::
             \frac{\partial \delta_t}{\partial \sigma'} =
             -\Big(\frac{\partial s_t}{\partial \delta_t'}\Big)^{-1} \frac{\partial s_t}{\partial \sigma'},
-            \quad
+
+        .. math::
             \frac{\partial s_j}{\partial \delta_k} = \sum_i w_i \pi_{ij}(1\{j=k\} - \pi_{ik}),
-            \quad
+
+        .. math::
             \frac{\partial s_j}{\partial \sigma_k} = \sum_i w_i \pi_{ij} \zeta_{ik}
             \Big(X_{2,jk} - \sum_l \pi_{il} X_{2,lk}\Big).
         """

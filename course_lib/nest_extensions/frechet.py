@@ -195,7 +195,9 @@ def estimate_frechet(
     .. math::
         \log\frac{s_{jm}}{s_{0m}} = \frac{\theta}{\sigma_k} \log(1 + g x_{jm}) + \lambda^k_m
         + \frac{\theta}{\sigma_k}\xi_{jm},
-        \qquad g = \frac{\gamma_1}{\gamma_0},\quad
+
+    .. math::
+        g = \frac{\gamma_1}{\gamma_0},\quad
         \lambda^k_m = \frac{\theta}{\sigma_k}\log\gamma_0 + (\sigma_k - 1)\log IV^k_m,
 
     a GFE regression on :math:`\log \delta_{jm}(g)` once :math:`\gamma_0` is normalised to

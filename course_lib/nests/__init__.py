@@ -8,7 +8,8 @@ x_{jm} + \xi_{jm}`, dissimilarity :math:`\sigma_k \in (0, 1]`, pyBLP's
 .. math::
     \log \frac{s_{jm}}{s_{0m}}
     = \beta_p^{k} p_{jm} + \beta_x^{k} x_{jm} + \lambda_m^{k} + \tilde\xi_{jm},
-    \qquad
+
+.. math::
     \beta_p^k = \frac{\beta_p}{\sigma_k},\;
     \beta_x^k = \frac{\beta_x}{\sigma_k},\;
     \lambda_m^k = (\sigma_k - 1) \log IV_m^k,\;

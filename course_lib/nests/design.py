@@ -103,7 +103,9 @@ def simulate_nested_logit(
     .. math::
         \begin{pmatrix}\mu_p^k \\ \mu_x^k\end{pmatrix} \overset{iid}{\sim}
         \mathcal N\left(0, \begin{pmatrix}1 & 0.3 \\ 0.3 & 1\end{pmatrix}\right)
-        \text{ across } k, \qquad
+        \text{ across } k,
+
+    .. math::
         \begin{pmatrix}p_{jm} \\ x_{jm} \\ \xi_{jm}\end{pmatrix} \overset{iid}{\sim}
         \mathcal N\left(\begin{pmatrix}\mu_p^{k(j)} \\ \mu_x^{k(j)} \\ 0\end{pmatrix},
         \mathrm{diag}(1, 1, 0.5)\right) \text{ across } j, m,

@@ -63,10 +63,10 @@ class Moves:
     g to h changes two groups:
 
     .. math::
-        \Delta_{jh} = \underbrace{SSR\big(T_g - \textstyle\sum_m o_{jm} \tfrac{n_{mg}}{n_{mg}-1} d_{jmg} d_{jmg}'\big)
-                      - SSR_g}_{\text{out}_j}
-                    + \underbrace{SSR\big(T_h + \textstyle\sum_m o_{jm} \tfrac{n_{mh}}{n_{mh}+1} d_{jmh} d_{jmh}'\big)
-                      - SSR_h}_{\text{into}_{jh}} .
+        \Delta_{jh} = {} & \underbrace{SSR\big(T_g - \textstyle\sum_m o_{jm} \tfrac{n_{mg}}{n_{mg}-1}
+                           d_{jmg} d_{jmg}'\big) - SSR_g}_{\text{out}_j} \\
+                         & + \underbrace{SSR\big(T_h + \textstyle\sum_m o_{jm} \tfrac{n_{mh}}{n_{mh}+1}
+                           d_{jmh} d_{jmh}'\big) - SSR_h}_{\text{into}_{jh}} .
 
     :meth:`move` recomputes the two groups, their "into" columns and their products' "out".
     """

@@ -38,7 +38,9 @@ def price_derivatives(delta, X2, sigma, zeta, alpha, price_column=0, weights=Non
     .. math::
         \frac{\partial s_j}{\partial p_k} = \sum_i w_i\, \alpha_i\, \pi_{ij}\,(1\{j = k\} - \pi_{ik})
         = \Lambda_{jk} - \Gamma_{jk},
-        \qquad \Lambda = \mathrm{diag}\Big(\sum_i w_i \alpha_i \pi_{ij}\Big),
+
+    .. math::
+        \Lambda = \mathrm{diag}\Big(\sum_i w_i \alpha_i \pi_{ij}\Big),
         \qquad \Gamma_{jk} = \sum_i w_i \alpha_i \pi_{ij} \pi_{ik},
 
     the split of Morrow and Skerlos (2011) that
