@@ -245,6 +245,40 @@ def test_berry_recovers_truth_exogenous_prices():
     assert list(r.table().index) == ["x0", "alpha", "sigma[0]", "sigma[1]", "sigma[2]"]
 
 
+def test_rho_bounds_hold_the_furthest_estimate_and_refit_the_rest():
+    """rho_bounds: bounds that do not bind change nothing; a binding bound holds that nest's
+    rho at it, and the rest is the 2SLS of the offset regression (written out here)."""
+    d = simulate(2024, J=300, M=50, keep=0.9)
+    Z, _, _ = nl.nest_instruments(d["x"], d["nest_ids"], d["market_ids"])
+    args = (d["shares"], d["prices"], d["x"], d["nest_ids"], d["market_ids"], Z)
+    kw = dict(constant=False, exogenous_prices=True)
+    free = nl.berry_regression(*args, **kw)
+    loose = nl.berry_regression(*args, **kw, rho_bounds=(-5.0, 5.0))
+    np.testing.assert_array_equal(loose.iv.params.to_numpy(), free.iv.params.to_numpy())
+    assert loose.fixed_rho == {}
+    # rho = 1 - sigma is about (0.8, 0.7, 0.4): an upper bound of 0.5 binds for nests 0 and 1,
+    # nest 0 (further out) first; refitting may or may not free nest 1.
+    bounded = nl.berry_regression(*args, **kw, rho_bounds=(0.0, 0.5))
+    assert 0 in bounded.fixed_rho and bounded.fixed_rho[0] == 0.5
+    assert np.all((bounded.rho.to_numpy() >= 0.0) & (bounded.rho.to_numpy() <= 0.5 + 1e-15))
+    assert np.isnan(bounded.sigma_se[list(bounded.fixed_rho)]).all()
+    assert not np.isnan(bounded.sigma_se.drop(list(bounded.fixed_rho))).any()
+    # By hand: the held nests' log within-nest shares, times their rho, on the left-hand side.
+    y = logit.logit_inversion(d["shares"], d["market_ids"])
+    log_within = np.log(nl.within_nest_shares(d["shares"], d["nest_ids"], d["market_ids"]))
+    D = np.column_stack([(d["nest_ids"] == k) * log_within for k in range(3)])
+    held = sorted(bounded.fixed_rho)
+    free_nests = [k for k in range(3) if k not in held]
+    by_hand = iv.tsls(y - D[:, held] @ np.array([bounded.fixed_rho[k] for k in held]),
+                      np.column_stack([d["x"], d["prices"], D[:, free_nests]]),
+                      np.column_stack([d["x"], d["prices"], Z]))
+    np.testing.assert_allclose(bounded.iv.coefficients, by_hand.coefficients, rtol=1e-12)
+    np.testing.assert_allclose(bounded.delta, y - D @ bounded.rho.to_numpy(), rtol=1e-12)
+    assert list(bounded.table().index) == ["x0", "alpha", "sigma[0]", "sigma[1]", "sigma[2]"]
+    with pytest.raises(ValueError, match="lower < upper"):
+        nl.berry_regression(*args, **kw, rho_bounds=(0.5, 0.5))
+
+
 def test_berry_with_outside_shares_of_the_whole_market():
     """Rows that are only some of a market's products: with the whole market's outside share the
     regression is the one on the full data's log share ratio, restricted to those rows."""

@@ -9,7 +9,7 @@ version of the same regression is :func:`course_lib.nests.batched_two_step.berry
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -44,17 +44,27 @@ class NestedLogitResult:
         share per nest, in that order.
     nests : ndarray
         The nest ids, sorted (the order of the last regressors).
+    fixed_rho : dict
+        ``{nest: rho}`` for the nests whose :math:`\rho_k` was held at a bound
+        (``berry_regression(..., rho_bounds=...)``): not estimated, so not among the
+        regressors, and with a NaN standard error. Empty without bounds.
     """
 
     nests: np.ndarray
     delta: np.ndarray
     iv: IVResult
+    fixed_rho: dict = field(default_factory=dict)
 
     # The parameters are read from the regression on first use: building pandas objects
     # costs more than the regression itself in a Monte Carlo of small problems.
     @property
-    def _n_exog(self) -> int:  # the regressors are [exogenous, prices, one per nest]
-        return len(self.iv.coefficients) - 1 - len(self.nests)
+    def _n_exog(self) -> int:  # the regressors are [exogenous, prices, one per free nest]
+        return len(self.iv.coefficients) - 1 - (len(self.nests) - len(self.fixed_rho))
+
+    @property
+    def _free(self) -> np.ndarray:
+        """Whether each nest's rho was estimated (not held at a bound)."""
+        return np.array([k not in self.fixed_rho for k in self.nests], dtype=bool)
 
     @cached_property
     def _nest_index(self) -> pd.Index:
@@ -74,7 +84,9 @@ class NestedLogitResult:
 
     @cached_property
     def rho(self) -> pd.Series:
-        return pd.Series(self.iv.coefficients[self._n_exog + 1:], index=self._nest_index)
+        rho = np.array([self.fixed_rho.get(k, np.nan) for k in self.nests], dtype=float)
+        rho[self._free] = self.iv.coefficients[self._n_exog + 1:]
+        return pd.Series(rho, index=self._nest_index)
 
     @cached_property
     def sigma(self) -> pd.Series:
@@ -82,7 +94,9 @@ class NestedLogitResult:
 
     @cached_property
     def sigma_se(self) -> pd.Series:
-        return pd.Series(self.iv.standard_errors[self._n_exog + 1:], index=self._nest_index)
+        se = np.full(len(self.nests), np.nan)
+        se[self._free] = self.iv.standard_errors[self._n_exog + 1:]
+        return pd.Series(se, index=self._nest_index)
 
     @property
     def xi(self) -> np.ndarray:
@@ -110,6 +124,7 @@ def berry_regression(
     exogenous_prices: bool = False,
     cov_type: str = "robust",
     outside_shares=None,
+    rho_bounds: tuple[float, float] | None = None,
 ) -> NestedLogitResult:
     r"""Nested logit with known nests by Berry's (1994) linear IV regression.
 
@@ -125,10 +140,14 @@ def berry_regression(
     :math:`\mathrm{se}(\hat\sigma_k) = \mathrm{se}(\hat\rho_k)` exactly. The log within-nest
     shares are endogenous (they contain :math:`\xi_{jm}`), and so are prices unless
     ``exogenous_prices``. Unlike pyBLP (which bounds :math:`\rho_k` to [0, 0.99]) the
-    regression does not restrict :math:`\hat\sigma_k` to (0, 1] (it warns when an estimate
-    falls outside); at an interior optimum the
+    regression does not restrict :math:`\hat\sigma_k` to (0, 1] by default (it warns when an
+    estimate falls outside); at an interior optimum the
     two coincide: pyBLP's one-step GMM with :math:`W = (Z'Z)^{-1}` is this 2SLS with
-    :math:`\beta, \alpha` concentrated out.
+    :math:`\beta, \alpha` concentrated out. With ``rho_bounds`` it restricts every
+    :math:`\rho_k` to the bounds as pyBLP does, by an active set: while some estimate lies
+    outside, the one furthest outside is held at its bound (its log within-nest share, times
+    that :math:`\rho_k`, moves to the left-hand side; the instruments stay) and the others
+    are re-estimated.
 
     Parameters
     ----------
@@ -154,6 +173,9 @@ def berry_regression(
         The outside share of each row's market, when the rows are only some of the market's
         products (as :func:`course_lib.logit.logit_inversion`); default one minus the rows'
         inside shares.
+    rho_bounds : (float, float), optional
+        Lower and upper bound on every :math:`\rho_k = 1 - \sigma_k` (pyBLP's default is
+        ``(0.0, 0.99)``). Default: no bounds.
 
     Returns
     -------
@@ -163,8 +185,8 @@ def berry_regression(
     ------
     ValueError
         On bad shares or ids (as :func:`within_nest_shares`), mismatched shapes, a nest that
-        never has two products in one market (its sigma is not identified), or too few
-        instruments.
+        never has two products in one market (its sigma is not identified), too few
+        instruments, or ``rho_bounds`` not an increasing pair.
     """
     shares, nest_ids, market_ids = checked_shares(shares, nest_ids, market_ids)
     n = len(shares)
@@ -191,13 +213,30 @@ def berry_regression(
     n_instruments = exog.shape[1] + int(exogenous_prices) + Zx.shape[1]
     if n_instruments < len(names):
         raise ValueError(f"Underidentified: {n_instruments} instruments for {len(names)} regressors.")
+    if rho_bounds is not None:
+        low, high = (float(b) for b in rho_bounds)
+        if not low < high:
+            raise ValueError(f"rho_bounds must be (lower, upper) with lower < upper; got {rho_bounds}.")
     y = logit_inversion(shares, market_ids, outside_shares)  # log(s_jm / s_0m)
     D = by_nest(np.log(within_nest_shares(shares, nest_ids, market_ids))[None], nest_pos, len(nests)).T
-    regressors = np.column_stack([exog, prices, D])
-    iv = tsls(y, regressors, np.column_stack([exog] + ([prices] if exogenous_prices else []) + [Zx]),
-              names=names, cov_type=cov_type)
-    rho = iv.coefficients[-len(nests):]
-    result = NestedLogitResult(nests, y - D @ rho, iv)
+    Z = np.column_stack([exog] + ([prices] if exogenous_prices else []) + [Zx])
+    fixed: dict = {}  # nest position -> rho held at a bound
+    while True:
+        free = [k for k in range(len(nests)) if k not in fixed]
+        offset = D[:, list(fixed)] @ np.array(list(fixed.values())) if fixed else 0.0
+        iv = tsls(y - offset, np.column_stack([exog, prices, D[:, free]]), Z,
+                  names=names[:exog.shape[1] + 1] + [names[exog.shape[1] + 1 + k] for k in free],
+                  cov_type=cov_type)
+        if rho_bounds is None:
+            break
+        rho_free = iv.coefficients[exog.shape[1] + 1:]
+        excess = rho_free - np.clip(rho_free, low, high)
+        if not excess.any():
+            break
+        worst = int(np.argmax(np.abs(excess)))
+        fixed[free[worst]] = float(np.clip(rho_free[worst], low, high))
+    result = NestedLogitResult(nests, np.empty(0), iv, {nests[k]: rho for k, rho in fixed.items()})
+    result.delta = y - D @ result.rho.to_numpy()
     warn_sigma(result.sigma.to_numpy(), nests)
     return result
 
