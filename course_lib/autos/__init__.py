@@ -37,46 +37,14 @@ The package, one idea per module:
   course_lib.autos.choose_k``, :func:`load_k_curve`, :func:`load_groups`).
 """
 
-from .instruments import (BLP_INSTRUMENTS, DIFFERENTIATION_VERSIONS, INSTRUMENT_SETS, SLIDES_CHARACTERISTICS,
-                          FirstStage, differentiation_instruments, exogenous_matrix, first_stage_price,
-                          instrument_columns)
+# The public names of four modules, re-exported: __all__ joins the modules' own lists. Of
+# choose_k (a script's machinery, imported explicitly) only the two loaders of its results.
+from . import instruments, panel, sample, statistics
 from .choose_k import load_groups, load_k_curve
-from .panel import panel_sample, product_variables
-from .sample import (DUPLICATE_RULES, SAMPLE_RULES, SampleRule, check_products, deduplicate, duplicated_model_years,
-                     model_spells, model_years, select_models)
-from .statistics import (APPENDIX_LABELS, GROUP_VARIABLES, RESULTS_DIR, entry_exit, group_characteristics,
-                         load_slides_tables, model_averages, model_statistics, welch_t)
+from .instruments import *  # noqa: F401,F403
+from .panel import *  # noqa: F401,F403
+from .sample import *  # noqa: F401,F403
+from .statistics import *  # noqa: F401,F403
 
-__all__ = [
-    "SLIDES_CHARACTERISTICS",
-    "BLP_INSTRUMENTS",
-    "DUPLICATE_RULES",
-    "DIFFERENTIATION_VERSIONS",
-    "INSTRUMENT_SETS",
-    "APPENDIX_LABELS",
-    "RESULTS_DIR",
-    "SampleRule",
-    "SAMPLE_RULES",
-    "check_products",
-    "product_variables",
-    "model_spells",
-    "model_years",
-    "select_models",
-    "duplicated_model_years",
-    "deduplicate",
-    "panel_sample",
-    "differentiation_instruments",
-    "instrument_columns",
-    "FirstStage",
-    "exogenous_matrix",
-    "first_stage_price",
-    "model_averages",
-    "welch_t",
-    "model_statistics",
-    "entry_exit",
-    "GROUP_VARIABLES",
-    "group_characteristics",
-    "load_slides_tables",
-    "load_k_curve",
-    "load_groups",
-]
+__all__ = [*sample.__all__, *instruments.__all__, *panel.__all__, *statistics.__all__,
+           "load_k_curve", "load_groups"]
