@@ -49,7 +49,7 @@ def main() -> dict:
     out["hard market evaluations"] = {
         method: rc.invert_shares(shares, X17, [0.5, 1.0], nodes, weights, method=method, tol=1e-12,
                                  max_iterations=100_000).iterations for method in ("simple", "squarem")}
-    # Data-driven nests (chapters 16-17): Monte Carlo replications of the smallest endogenous cell,
+    # Data-driven nests (chapters 16-19): Monte Carlo replications of the smallest endogenous cell,
     # whose classifications (labels, best starts, matched shares) and estimates the stored tables hold.
     from course_lib import monte_carlo
 

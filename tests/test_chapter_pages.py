@@ -5,6 +5,9 @@
 - Figures are numbered, captioned and described: every figure output comes from a cell with a
   myst-nb figure caption and name and an image alt text, and the chapter's text refers to it.
 - Every chapter ends its text with a summary, just before its exercises.
+- A chapter is a lecture: its text (markdown) stays under MAX_WORDS words, and the labels it
+  defines (exercises, equations, results, figures) carry its own number, so that a label tells
+  the reader where to look.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import pytest
 
 CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "chapters").glob("[0-9][0-9]_*.ipynb"))
 MAX_LINE = 88
+# The longest chapter's text has 5,749 words (24, the automobile substitution and merger
+# chapter); the three that ran to 5,000-5,900 words were split in two.
+MAX_WORDS = 6_000
 
 
 def _cells(path: Path) -> list[dict]:
@@ -65,3 +71,20 @@ def test_chapter_has_a_summary_before_its_exercises(path):
     assert "## Summary" in headings, f"{path.stem} has no '## Summary' section"
     after = headings[headings.index("## Summary") + 1:]
     assert not after or after[0].startswith("## Exercises"), f"{path.stem}: the summary is followed by {after[0]!r}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_text_is_one_lecture(path):
+    words = len(_markdown(path).split())
+    assert words <= MAX_WORDS, f"{path.stem}: {words} words of text; split it where a lecture would"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_labels_carry_the_chapter_number(path):
+    text = "\n".join("".join(c["source"]) for c in _cells(path))
+    defined = re.findall(r":label: (\S+)", text) + re.findall(r"\$\$ \((\S+)\)", text)
+    numbered = [label for label in defined if re.match(r"[a-z]+-ch\d+-", label)]
+    assert numbered, f"{path.stem} defines no numbered label"
+    wrong = [label for label in numbered
+             if int(re.match(r"[a-z]+-ch(\d+)-", label).group(1)) != int(path.stem[:2])]
+    assert not wrong, f"{path.stem} defines labels of another chapter: {wrong}"

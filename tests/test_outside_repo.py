@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # One chapter on the motorcycle data (pandas, linearmodels, the install cell's path), one on the
 # stored results (data/results, tqdm).
-CHAPTERS = ["04_endogeneity_instruments", "17_monte_carlo"]
+CHAPTERS = ["04_endogeneity_instruments", "18_monte_carlo"]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import plain
+from ..logit import logit_inversion
 from .panel import Panel, build_panel
 from .steps import costs
 from .ties import first_within, onehot
@@ -110,6 +111,39 @@ class GFEResult:
             unknown = ids[index[pos] != ids][0]
             raise KeyError(f"Product {plain(unknown)!r} was not classified.")
         return self.group_of[pos]
+
+    def residuals(self, data, groups=None) -> np.ndarray:
+        r"""The residual of every row of ``data`` under a group, at the estimated coefficients.
+
+        .. math::
+            e_{jm} = y_{jm} - \hat\beta^{g\prime} w_{jm} - \hat\lambda^g_m, \qquad
+            y_{jm} = \log(s_{jm}/s_{0m}),
+
+        with :math:`s_{0m}` from ``outside_shares`` when ``data`` has it, else one minus the
+        market's inside shares (:func:`course_lib.logit.logit_inversion`).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or mapping of arrays
+            Long format: ``market_ids``, ``product_ids``, ``shares``, the regressors, and
+            optionally ``outside_shares``.
+        groups : array_like of int, shape (N,), optional
+            The group :math:`g` of each row; by default each row's product's estimated group
+            (:meth:`labels_for`), whose residuals sum to :attr:`objective` over the
+            estimation data.
+
+        Returns
+        -------
+        ndarray, shape (N,)
+            NaN where group :math:`g` has no intercept in the row's market.
+        """
+        groups = self.labels_for(data["product_ids"]) if groups is None else np.asarray(groups)
+        outside = data["outside_shares"] if "outside_shares" in data else None
+        y = logit_inversion(data["shares"], data["market_ids"], outside)
+        w = np.column_stack([np.asarray(data[c], dtype=float) for c in self.regressors])
+        rows = np.arange(len(groups))
+        lam = self.intercepts.reindex(np.asarray(data["market_ids"])).to_numpy()[rows, groups]
+        return np.asarray(y) - (w * self.slopes[groups]).sum(axis=1) - lam
 
     def assign(self, data: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
         r"""Assign (new) products to the estimated groups, holding the group coefficients fixed.

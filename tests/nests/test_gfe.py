@@ -299,3 +299,29 @@ def test_reassign_keeps_near_ties_and_moves_to_the_lowest_cheapest_group():
         # After the moves, [0, 1, 1, 1, 0, 1]: group 2 takes product 3, the largest own cost (5).
         np.testing.assert_array_equal(new, [0, 1, 1, 2, 0, 1])
         np.testing.assert_array_equal(labels, [0, 0, 1, 1, 2, 2])  # the input is not changed
+
+
+def test_residuals_written_out_and_summing_to_the_objective():
+    """GFEResult.residuals is y - beta^g'w - lambda^g_m row by row (written out here), its
+    squares sum to the objective at the estimated groups, and a group absent from a market
+    gives NaN there."""
+    sim = simulate_nested_logit(J=60, M=12, seed=4, missing=0.2, nest_exit=0.3)
+    data = sim.data
+    res = classify(data, K=3, n_starts=5, seed=0)
+    e = res.residuals(data)
+    assert np.isclose(e @ e, res.objective, rtol=1e-10)
+    inside = data.groupby("market_ids")["shares"].transform("sum").to_numpy()
+    y = np.log(data["shares"].to_numpy()) - np.log1p(-inside)
+    for g in range(3):
+        by_hand = (y - data[["prices", "x"]].to_numpy() @ res.slopes[g]
+                   - res.intercepts[g].loc[data["market_ids"]].to_numpy())
+        np.testing.assert_allclose(res.residuals(data, np.full(len(data), g)), by_hand,
+                                   rtol=1e-12, atol=1e-12, equal_nan=True)
+    absent = res.intercepts.isna().to_numpy()
+    assert absent.any()
+    m, g = (int(a[0]) for a in np.nonzero(absent))
+    rows = (data["market_ids"] == res.intercepts.index[m]).to_numpy()
+    assert np.isnan(res.residuals(data, np.full(len(data), g))[rows]).all()
+    # With the outside share given as a column, y uses it.
+    shifted = data.assign(outside_shares=0.5 * (1 - inside))
+    np.testing.assert_allclose(res.residuals(shifted) - e, np.log(2.0), rtol=1e-10)
