@@ -100,33 +100,37 @@ ANSWERS: dict[str, tuple[float | tuple[float, ...], float, float]] = {
     "ex-ch15-separation": ((0.401294, 0.308538, 0.158655, 0.066807, 0.022750, 0.001350), 1e-3, 0.0),
     "ex-ch15-how-many-markets": ((87.0, 22.0, 0.120477), 1e-3, 0.0),
     # -- chapters 16-19 --
-    # chapter 16: matched shares by n_starts; plims of the price slopes (rho 0.5, 0.9);
-    # two-step (beta_x, beta_p, sigma_0..2) without nest 2 in half the markets; matched by M
+    # chapter 16: matched shares by n_starts; chapter 17: plims of the price slopes (rho 0.5,
+    # 0.9), two-step (beta_x, beta_p, sigma_0..2) without nest 2 in half the markets, matched by M
     "ex-ch16-more-starts": ((0.536667, 0.930000, 0.930000, 0.930000, 0.946667, 0.940000, 0.940000),
                             1e-3, 0.0),
     "ex-ch17-price-endogenous": ((-3.750000, -2.500000, -1.250000, -2.750000, -1.833333, -0.916667),
                                  1e-3, 0.0),
     "ex-ch17-nest-absent": ((1.044687, -1.024022, 0.197738, 0.306714, 0.590840), 1e-3, 0.0),
     "ex-ch17-markets": ((0.924000, 0.948667, 0.986667), 1e-3, 0.0),
-    # chapter 17: Shapiro-Wilk p-values of beta_p in the stored exogenous cells, J then M
+    # chapter 19: Shapiro-Wilk p-values of beta_p in the stored exogenous cells, J then M
     "ex-ch19-normality": ((0.447473, 0.523671, 0.364281, 0.804456, 0.843206, 0.244335, 0.000253682,
                            0.165510, 0.117199), 1e-3, 0.0),
-    # -- chapters 20-24 --
-    # chapter 18: paired rule (fold correlation, choices); alpha and beta_x for K = 2, 3, 4
+    # -- chapters 20-25 --
+    # chapter 20: paired rule (fold correlation, choices); alpha and beta_x for K = 2, 3, 4
     "ex-ch20-paired": ((0.983175, 3.0, 2.0), 1e-3, 0.0),
     "ex-ch20-wrong-k": ((-1.267259, -0.979365, -0.837390, 1.011464, 0.957336, 0.822181), 1e-3, 0.0),
-    # chapter 19: Frechet profile depth and matched share by spread; types with M = 2; step-3 objectives
+    # chapters 21-22: Frechet profile depth and matched share by spread; types with M = 2;
+    # step-3 objectives
     "ex-ch21-frechet-spread": ((0.337287, 1.0, 0.009395, 0.884444), 1e-3, 0.0),
     "ex-ch21-types-markets": ((0.715833, 0.895833, 0.898333, 1.0), 1e-3, 0.0),
     "ex-ch22-upper-test": ((90.351023, 2.586358, 1.324892, 0.900280), 1e-3, 0.0),
-    # chapter 20: sample means by duplicate rule; groups on the raw price; second-step variants
+    # chapter 23: sample means by duplicate rule; groups on the raw price; second-step variants
     "ex-ch23-duplicates": ((-0.105866, 2.349315, -0.172415, 2.353146), 1e-3, 0.0),
     "ex-ch23-raw-price": (0.487805, 1e-3, 0.0),
     "ex-ch23-no-year-effects": ((-0.073641, 4.0, -0.053641), 1e-3, 0.0),
-    # chapter 21: 82-model alpha and merger (GM %, Chrysler %, CS); UPP rank correlations; size classes 2, 4, 6
-    "ex-ch24-82-models": ((-0.097992, 0.426524, 12.110431, -1.213737), 1e-3, 0.0),
-    "ex-ch24-upp": ((0.999819, 0.998190, 0.888778, 0.988597), 1e-3, 0.0),
-    "ex-ch24-size-classes": ((21.272849, 14.467605, 12.998336, -28.970091, -19.476223, -17.755643), 1e-3, 0.0),
+    # chapter 24: OLS price coefficient and share of inelastic model-years
+    "ex-ch24-ols": ((-0.0886393, 0.677492), 1e-3, 0.0),
+    # chapter 25: 82-model alpha and merger (GM %, Chrysler %, CS); UPP rank correlations;
+    # size classes 2, 4, 6
+    "ex-ch25-82-models": ((-0.097992, 0.426524, 12.110431, -1.213737), 1e-3, 0.0),
+    "ex-ch25-upp": ((0.999819, 0.998190, 0.888778, 0.988597), 1e-3, 0.0),
+    "ex-ch25-size-classes": ((21.272849, 14.467605, 12.998336, -28.970091, -19.476223, -17.755643), 1e-3, 0.0),
 }
 
 #: ``{label: reason}``: the exercises without a number to check, and why.
@@ -148,7 +152,7 @@ NOT_CHECKED: dict[str, str] = {
     "ex-ch18-weak-instrument": "a simulation whose digits depend on the student's random draws",
     "ex-ch18-close-sigma": "a simulation whose digits depend on the student's random draws",
     "ex-ch18-coverage": "a simulated coverage whose digits depend on the student's random draws",
-    # -- chapters 20-24 --
+    # -- chapters 20-25 --
     "ex-ch20-split-markets": "the answer compares counts of chosen K over simulated draws, computed by a procedure the student writes",
     "ex-ch22-one-step-repair": "the relabelled starts are random draws whose scheme the exercise leaves open",
 }

@@ -35,16 +35,21 @@ The package, one idea per module:
 - :mod:`.choose_k`: the number of nests on this panel, the K curve of the classification
   (:func:`course_lib.nests.search`), the elbow and cross-validation over years (``python -m
   course_lib.autos.choose_k``, :func:`load_k_curve`, :func:`load_groups`).
+- :mod:`.demand_systems`: the four demand systems of the automobile chapters on all
+  2,217 model-years (logit, size-class and learned nests, random coefficients), the count
+  instruments and every model's learned nest (:func:`estimate_demand_systems`,
+  :func:`nest_counts`, :func:`learned_groups`).
 """
 
-# The public names of four modules, re-exported: __all__ joins the modules' own lists. Of
+# The public names of five modules, re-exported: __all__ joins the modules' own lists. Of
 # choose_k (a script's machinery, imported explicitly) only the two loaders of its results.
-from . import instruments, panel, sample, statistics
+from . import demand_systems, instruments, panel, sample, statistics
 from .choose_k import load_groups, load_k_curve
+from .demand_systems import *  # noqa: F401,F403
 from .instruments import *  # noqa: F401,F403
 from .panel import *  # noqa: F401,F403
 from .sample import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
 
 __all__ = [*sample.__all__, *instruments.__all__, *panel.__all__, *statistics.__all__,
-           "load_k_curve", "load_groups"]
+           *demand_systems.__all__, "load_k_curve", "load_groups"]

@@ -54,13 +54,14 @@ class Panel:
         return float(np.einsum("jm,jm->j", self.y, self.y).sum() + len(self.product_ids))
 
 
-def build_panel(data, regressors: tuple) -> Panel:
+def build_panel(data, regressors: tuple, min_markets: int = 2) -> Panel:
     """Check the long-format data and pivot it to the products x markets layout.
 
     Every check names the product or market at fault: a missing column, a missing id, a
     share that is not finite or not positive, a non-finite regressor, a repeated
     product-market pair, inside shares that leave no room for the outside good (or that
-    exceed one with the given ``outside_shares``), a product seen in fewer than two markets.
+    exceed one with the given ``outside_shares``), a product seen in fewer than ``min_markets``
+    markets (two for a classification; one suffices to assign a product to estimated groups).
     """
     needed = ["market_ids", "product_ids", "shares", *regressors]
     data = table_columns(data, needed, ("outside_shares",), who="classify")
@@ -106,8 +107,8 @@ def build_panel(data, regressors: tuple) -> Panel:
             f"{show_id(markets[m])}; each product-market pair must be one row."
         )
     n_markets = counts.sum(axis=1)
-    if (n_markets < 2).any():
-        j = int(np.flatnonzero(n_markets < 2)[0])
+    if (n_markets < min_markets).any():
+        j = int(np.flatnonzero(n_markets < min_markets)[0])
         raise ValueError(
             f"Product {show_id(products[j])} is seen in {n_markets[j]} market(s); classification "
             "needs every product in at least two markets (drop it or pool markets)."

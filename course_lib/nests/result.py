@@ -155,7 +155,8 @@ class GFEResult:
         products that the estimation did not see (cross-validation, entrants). Where a group
         has no estimated intercept in a market (absent there, or a market the estimation
         did not see), the product is charged the group's mean intercept, as in
-        :func:`classify`.
+        :func:`classify`. A product seen in a single market is assigned on that market
+        alone (a classification needs two; an assignment needs one residual per group).
 
         Parameters
         ----------
@@ -170,7 +171,7 @@ class GFEResult:
         ssr : pandas.DataFrame
             Sum of squared residuals of each product (rows) under each group (columns).
         """
-        panel = build_panel(data, self.regressors)
+        panel = build_panel(data, self.regressors, min_markets=1)
         beta = self.slopes  # (K, Q)
         lam = self.intercepts.reindex(panel.market_ids).to_numpy()  # (M, K), NaN if unseen
         if np.isnan(lam).all(axis=0).any():

@@ -325,3 +325,20 @@ def test_residuals_written_out_and_summing_to_the_objective():
     # With the outside share given as a column, y uses it.
     shifted = data.assign(outside_shares=0.5 * (1 - inside))
     np.testing.assert_allclose(res.residuals(shifted) - e, np.log(2.0), rtol=1e-10)
+
+
+def test_assign_takes_products_seen_in_one_market():
+    """An entrant seen once is assigned on its one market: its SSR under each group is its
+    one squared residual (GFEResult.residuals), and the cheapest group wins; classify itself
+    still refuses such a product."""
+    sim = simulate_nested_logit(J=120, M=15, seed=6)
+    d = sim.data
+    res = classify(d[d["product_ids"] < 100], 3, n_starts=5, seed=0)
+    once = d[(d["product_ids"] >= 100) & (d["market_ids"] == 3)]
+    labels, ssr = res.assign(once)
+    assert len(labels) == 20
+    e = np.column_stack([res.residuals(once, np.full(len(once), g)) for g in range(3)])
+    np.testing.assert_allclose(ssr.to_numpy(), e ** 2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(labels.to_numpy(), (e ** 2).argmin(axis=1))
+    with pytest.raises(ValueError, match="seen in 1 market"):
+        classify(pd.concat([d[d["product_ids"] < 100], once]), 3, n_starts=2)
